@@ -1,0 +1,12 @@
+"""asr: a train-your-own speech recognizer (log-mel features, BiLSTM-CTC, greedy decoding, WER evaluation)."""
+from .errors import ASRError, AudioError, CheckpointError, ConfigError, ManifestError
+
+__all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "ManifestError", "load_model"]
+__version__ = "0.1.0"
+
+
+def load_model(path=None, device: str = "cpu"):
+    """Load a trained model for transcription (see asr.transcribe.load_model)."""
+    from .transcribe import load_model as _load_model
+
+    return _load_model(path, device=device)

@@ -1,0 +1,94 @@
+"""The `asr` command: parse arguments, call the library, print results, turn errors into one line + exit code."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import ASRError
+
+EXIT_ERROR = 1
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .train import ExperimentConfig, Trainer
+
+    config = load_config(ExperimentConfig, args.config, args.overrides)
+    trainer = Trainer(config)
+    if args.resume:
+        trainer.resume(None if args.resume is True else args.resume)
+    state = trainer.run()
+    print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate_manifest
+    from .manifest import read_manifest
+    from .transcribe import load_model
+
+    transcriber = load_model(args.model, device=args.device)
+    entries = read_manifest(args.manifest)
+    report = evaluate_manifest(transcriber, entries, args.batch_seconds)
+    report_path = Path(args.report) if args.report else Path(args.manifest).with_suffix(".report.jsonl")
+    report.write(report_path)
+    print(f"WER {report.wer:.2%}  CER {report.cer:.2%}  ({len(entries)} utterances, {report.words} words)")
+    print(f"per-utterance report: {report_path}")
+    if args.worst:
+        print(f"worst {min(args.worst, len(entries))} utterances:")
+        for u in report.worst(args.worst):
+            print(f"  {u.word_errors} errors  {u.audio_filepath}\n    REF: {u.reference}\n    HYP: {u.hypothesis}")
+
+
+def cmd_transcribe(args: argparse.Namespace) -> None:
+    from .transcribe import load_model
+
+    transcriber = load_model(args.model, device=args.device)
+    texts = transcriber.transcribe_files(args.files)
+    for path, text in zip(args.files, texts):
+        print(f"{path}\t{text}" if len(args.files) > 1 else text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognizers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model from a YAML config")
+    train.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, vocab)")
+    train.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
+    train.add_argument("--resume", nargs="?", const=True, default=False,
+                       help="continue from OUT_DIR/last.pt, or from the checkpoint given")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
+    evaluate.add_argument("--model", help="checkpoint file or run folder (its best.pt)")
+    evaluate.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
+    evaluate.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
+    evaluate.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
+    evaluate.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    evaluate.add_argument("--device", default="cpu", help="cpu or cuda")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    transcribe = sub.add_parser("transcribe", help="print the transcript of audio files")
+    transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
+    transcribe.add_argument("--model", help="checkpoint file or run folder (its best.pt)")
+    transcribe.add_argument("--device", default="cpu", help="cpu or cuda")
+    transcribe.set_defaults(func=cmd_transcribe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ASRError as err:
+        print(f"asr {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"asr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

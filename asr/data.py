@@ -1,0 +1,120 @@
+"""Training data: utterances from manifests, length-bucketed batches bounded by audio seconds, collation."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .audio import load_audio
+from .errors import ManifestError
+from .text import Vocabulary, normalize
+
+
+@dataclass
+class Batch:
+    waveforms: torch.Tensor  # (batch, samples), zero-padded
+    lengths: torch.Tensor  # (batch,) samples
+    targets: torch.Tensor  # (batch, max_target), zero-padded token ids
+    target_lengths: torch.Tensor  # (batch,)
+    texts: list[str]
+    indices: list[int]
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(
+            self.waveforms.to(device, non_blocking=True),
+            self.lengths.to(device),
+            self.targets.to(device),
+            self.target_lengths.to(device),
+            self.texts,
+            self.indices,
+        )
+
+
+class SpeechDataset(Dataset):
+    """Manifest entries -> (16 kHz waveform, normalized text, token ids). Audio is read lazily per item."""
+
+    def __init__(self, entries: list[dict[str, Any]], vocab: Vocabulary, sample_rate: int = 16000) -> None:
+        self.entries = entries
+        self.vocab = vocab
+        self.sample_rate = sample_rate
+        self.texts = [normalize(e["text"]) for e in entries]
+        for entry, text in zip(entries, self.texts):
+            if not vocab.covers(text):
+                bad = sorted(set(text) - set(vocab.chars))
+                raise ManifestError(f"{entry['audio_filepath']}: transcript has characters {bad} outside the vocabulary")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def durations(self) -> list[float]:
+        return [float(e["duration"]) for e in self.entries]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, str, list[int], int]:
+        audio = load_audio(self.entries[index]["audio_filepath"], target_rate=self.sample_rate)
+        return audio, self.texts[index], self.vocab.encode(self.texts[index]), index
+
+
+def collate(items: list[tuple[np.ndarray, str, list[int], int]]) -> Batch:
+    lengths = torch.tensor([len(a) for a, *_ in items])
+    target_lengths = torch.tensor([len(t) for _, _, t, _ in items])
+    waveforms = torch.zeros(len(items), int(lengths.max()))
+    targets = torch.zeros(len(items), max(int(target_lengths.max()), 1), dtype=torch.long)
+    for i, (audio, _, ids, _) in enumerate(items):
+        waveforms[i, : len(audio)] = torch.from_numpy(audio)
+        targets[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return Batch(waveforms, lengths, targets, target_lengths, [t for _, t, _, _ in items], [i for *_, i in items])
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length utterances whose padded size stays under max_batch_seconds.
+
+    Utterances are sorted by duration and cut into batches, so padding is small. The first epoch visits
+    batches from shortest to longest (SortaGrad: short utterances first stabilize early CTC training); later
+    epochs shuffle the batch order with a seed derived from (seed, epoch), so any epoch can be replayed exactly.
+    `start_batch` skips the batches already trained when resuming in the middle of an epoch.
+    """
+
+    def __init__(
+        self,
+        durations: list[float],
+        max_batch_seconds: float,
+        seed: int = 0,
+        sortagrad: bool = True,
+        max_batch_size: int = 256,
+    ) -> None:
+        self.seed = seed
+        self.sortagrad = sortagrad
+        self.epoch = 0
+        self.start_batch = 0
+        order = sorted(range(len(durations)), key=lambda i: durations[i])
+        self.batches: list[list[int]] = []
+        batch: list[int] = []
+        for i in order:
+            # Sorted ascending, so the newest item is the longest: padded size = count x its duration.
+            if batch and ((len(batch) + 1) * durations[i] > max_batch_seconds or len(batch) >= max_batch_size):
+                self.batches.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            self.batches.append(batch)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def epoch_batches(self) -> list[list[int]]:
+        if self.epoch == 0 and self.sortagrad:
+            return list(self.batches)
+        batches = list(self.batches)
+        random.Random(self.seed * 100_003 + self.epoch).shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.epoch_batches()[self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.start_batch

@@ -1,0 +1,89 @@
+"""Scoring: WER and CER with jiwer on normalized text, per-utterance reports, worst utterances."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jiwer
+
+from .text import normalize
+
+if TYPE_CHECKING:
+    from .transcribe import Transcriber
+
+
+@dataclass
+class UtteranceScore:
+    audio_filepath: str
+    reference: str
+    hypothesis: str
+    word_errors: int
+    words: int
+    char_errors: int
+    chars: int
+
+    @property
+    def wer(self) -> float:
+        return self.word_errors / max(self.words, 1)
+
+
+@dataclass
+class Report:
+    """Corpus-level error rates (errors summed over utterances, divided by total reference length)."""
+
+    wer: float
+    cer: float
+    words: int
+    chars: int
+    utterances: list[UtteranceScore]
+
+    def worst(self, n: int = 10) -> list[UtteranceScore]:
+        return sorted(self.utterances, key=lambda u: (u.word_errors, u.wer), reverse=True)[:n]
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """One JSON line per utterance: reference, hypothesis and error counts."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            for u in self.utterances:
+                f.write(json.dumps(asdict(u) | {"wer": round(u.wer, 4)}, ensure_ascii=False) + "\n")
+
+
+def _errors(reference: str, hypothesis: str, chars: bool) -> tuple[int, int]:
+    """(edit errors, reference length) in words or characters; jiwer refuses empty references."""
+    ref_len = len(reference) if chars else len(reference.split())
+    if ref_len == 0:
+        return (len(hypothesis) if chars else len(hypothesis.split())), 0
+    out = (jiwer.process_characters if chars else jiwer.process_words)(reference, hypothesis)
+    return out.substitutions + out.deletions + out.insertions, ref_len
+
+
+def score(references: list[str], hypotheses: list[str], audio_paths: list[str] | None = None) -> Report:
+    """Normalize both sides with the training normalizer and compute WER/CER plus per-utterance errors."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    paths = audio_paths or [""] * len(references)
+    utterances = []
+    for path, ref, hyp in zip(paths, references, hypotheses):
+        ref, hyp = normalize(ref), normalize(hyp)
+        word_errors, words = _errors(ref, hyp, chars=False)
+        char_errors, chars = _errors(ref, hyp, chars=True)
+        utterances.append(UtteranceScore(path, ref, hyp, word_errors, words, char_errors, chars))
+    words = sum(u.words for u in utterances)
+    chars = sum(u.chars for u in utterances)
+    return Report(
+        wer=sum(u.word_errors for u in utterances) / max(words, 1),
+        cer=sum(u.char_errors for u in utterances) / max(chars, 1),
+        words=words,
+        chars=chars,
+        utterances=utterances,
+    )
+
+
+def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = 120.0) -> Report:
+    """Transcribe every manifest entry and score the hypotheses against the manifest's text."""
+    paths = [e["audio_filepath"] for e in entries]
+    hypotheses = transcriber.transcribe_files(paths, batch_seconds)
+    return score([e["text"] for e in entries], hypotheses, paths)

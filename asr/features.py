@@ -1,0 +1,106 @@
+"""Log-mel features: one module used by training and inference alike, plus SpecAugment for training only."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+from torch import nn
+
+
+@dataclass
+class FeatureConfig:
+    """How audio becomes features; saved inside every checkpoint so inference computes exactly the same thing."""
+
+    sample_rate: int = 16000
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    # "utterance": mean/variance per utterance and band (robust to unseen microphones and levels);
+    # "global": statistics from the training set stored in the model; "none": raw log-mel.
+    normalize: str = "utterance"
+
+    @property
+    def win_length(self) -> int:
+        return round(self.sample_rate * self.win_ms / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return round(self.sample_rate * self.hop_ms / 1000)
+
+
+@dataclass
+class SpecAugmentConfig:
+    """SpecAugment masks (Park et al. 2019), applied to normalized features during training only."""
+
+    freq_masks: int = 2
+    freq_mask_width: int = 15
+    time_masks: int = 2
+    time_mask_width: int = 40
+    enabled: bool = True
+
+
+def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
+    """Frames a centred STFT produces for the given sample counts."""
+    return num_samples // hop_length + 1
+
+
+class LogMel(nn.Module):
+    """Waveforms (batch, samples) + lengths -> normalized log-mel (batch, frames, n_mels) + frame lengths."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        super().__init__()
+        if config.normalize not in ("utterance", "global", "none"):
+            raise ValueError(f"normalize must be 'utterance', 'global' or 'none', got {config.normalize!r}")
+        self.config = config
+        # Slaney mel scale and area normalization: the same filterbank as librosa's defaults.
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            power=2.0,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+        self.register_buffer("global_mean", torch.zeros(config.n_mels))
+        self.register_buffer("global_std", torch.ones(config.n_mels))
+
+    @torch.no_grad()
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The STFT runs in float32 even under autocast: log of tiny powers is not safe in bf16.
+        with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            power = self.mel(waveforms.float())
+        feats = torch.log(power + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
+        frames = num_frames(lengths, self.config.hop_length).clamp(max=feats.shape[1])
+        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
+        if self.config.normalize == "utterance":
+            count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            var = (((feats - mean) * mask) ** 2).sum(1, keepdim=True) / count
+            feats = (feats - mean) / (var.sqrt() + 1e-5)
+        elif self.config.normalize == "global":
+            feats = (feats - self.global_mean) / self.global_std
+        return feats * mask, frames  # padding is exactly zero
+
+
+class SpecAugment(nn.Module):
+    """Random frequency and time masks, independent per utterance; the identity in eval mode."""
+
+    def __init__(self, config: SpecAugmentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.freq = torchaudio.transforms.FrequencyMasking(config.freq_mask_width, iid_masks=True)
+        self.time = torchaudio.transforms.TimeMasking(config.time_mask_width, iid_masks=True)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if not self.training or not self.config.enabled:
+            return feats
+        spec = feats.transpose(1, 2).unsqueeze(1)  # torchaudio masks want (batch, channel, freq, time)
+        for _ in range(self.config.freq_masks):
+            spec = self.freq(spec)
+        for _ in range(self.config.time_masks):
+            spec = self.time(spec)
+        return spec.squeeze(1).transpose(1, 2)

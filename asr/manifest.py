@@ -1,0 +1,81 @@
+"""JSON-lines manifests (the NeMo convention): one utterance per line with audio_filepath, duration, text.
+
+Relative audio paths resolve against the manifest's folder; extra keys (speaker, offset, ...) are kept.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ManifestError
+
+REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+
+
+def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> list[dict[str, Any]]:
+    """Read a manifest; audio_filepath comes back absolute.
+
+    Raises ManifestError naming the manifest and line for malformed lines, and for missing audio files when
+    check_audio is set (a missing file is reported, never silently skipped).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    entries = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+            if not isinstance(entry, dict):
+                raise ManifestError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+            missing = [k for k in REQUIRED_KEYS if k not in entry]
+            if missing:
+                raise ManifestError(f"{where}: missing key(s) {', '.join(missing)}")
+            if not isinstance(entry["audio_filepath"], str) or not entry["audio_filepath"]:
+                raise ManifestError(f"{where}: audio_filepath must be a non-empty string")
+            if not isinstance(entry["text"], str):
+                raise ManifestError(f"{where}: text must be a string")
+            duration = entry["duration"]
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
+                    or duration <= 0:
+                raise ManifestError(f"{where}: duration must be a positive number of seconds, got {duration!r}")
+            audio = Path(entry["audio_filepath"])
+            if not audio.is_absolute():
+                audio = path.parent / audio
+            if check_audio and not audio.is_file():
+                raise ManifestError(f"{where}: audio file not found: {audio}")
+            entry["audio_filepath"] = str(audio)
+            entries.append(entry)
+    if not entries:
+        raise ManifestError(f"{path}: manifest has no entries")
+    return entries
+
+
+def write_manifest(path: str | os.PathLike[str], entries: Iterable[dict[str, Any]]) -> int:
+    """Write entries as JSON lines, storing audio paths relative to the manifest's folder when inside it.
+
+    Written to a temporary file and renamed, so a crash never leaves half a manifest. Returns the line count.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = path.parent.resolve()
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for entry in entries:
+            entry = dict(entry)
+            audio = Path(entry["audio_filepath"]).resolve()
+            if audio.is_relative_to(root):
+                entry["audio_filepath"] = audio.relative_to(root).as_posix()
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count

@@ -1,0 +1,302 @@
+"""Training: CTC loss on a BiLSTM over log-mel features, with checkpoints that resume exactly.
+
+Reads top to bottom: configs, set-up (data, model, optimizer), the step, the epoch loop with dev scoring.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import to_dict
+from .data import Batch, BucketBatchSampler, SpeechDataset, collate
+from .errors import ConfigError
+from .evaluate import evaluate_manifest
+from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
+from .manifest import read_manifest
+from .model import BiLSTMCTC, ModelConfig
+from .text import DEFAULT_CHARS, Vocabulary
+from .transcribe import Transcriber
+
+
+@dataclass
+class TrainConfig:
+    train_manifest: str = ""
+    dev_manifest: str | None = None
+    out_dir: str = "runs/exp"
+    epochs: int = 20
+    max_steps: int | None = None  # stop early after this many optimizer steps (the schedule still spans it)
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.02  # cosine decay ends at lr x this
+    warmup_steps: int = 300
+    weight_decay: float = 0.01
+    grad_clip: float = 5.0
+    max_batch_seconds: float = 240.0  # padded audio seconds per batch
+    max_duration_s: float = 30.0  # longer training utterances are skipped (and counted)
+    num_workers: int = 1
+    seed: int = 0
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+    precision: str = "bf16"  # autocast dtype on CUDA ("bf16", "fp16" or "fp32"); CPU always trains in fp32
+    threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
+    save_every_steps: int = 500
+    log_every_steps: int = 20
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run needs; saved in the run folder and inside every checkpoint."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    vocab: list[str] = field(default_factory=lambda: list(DEFAULT_CHARS))
+
+
+@dataclass
+class TrainState:
+    """Where training stands: saved in checkpoints so --resume continues at the very next batch."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_dev_wer: float = math.inf
+    skipped_long: int = 0  # training utterances over max_duration_s
+    dropped_short: int = 0  # utterances whose target is longer than the model's output frames
+    skipped_nonfinite: int = 0  # batches whose loss was NaN/Inf; their gradients are never applied
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
+    """LR multiplier: linear warm-up (CTC diverges easily at full LR from random weights), then cosine decay."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, config: ExperimentConfig, log=print) -> None:
+        cfg = config.train
+        if not cfg.train_manifest:
+            raise ConfigError("train.train_manifest is required")
+        if cfg.precision not in ("bf16", "fp16", "fp32"):
+            raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
+        self.config = config
+        self.log = log
+        self.out_dir = Path(cfg.out_dir)
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+
+        self.vocab = Vocabulary(list(config.vocab))
+        config.model.vocab_size = len(self.vocab)
+        config.model.input_dim = config.features.n_mels
+        self.state = TrainState()
+
+        entries = read_manifest(cfg.train_manifest)
+        kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
+        self.state.skipped_long = len(entries) - len(kept)
+        self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate)
+        self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed)
+        self.loader = DataLoader(
+            self.train_set,
+            batch_sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+            # A private generator: creating the loader's iterator must not draw from the global RNG,
+            # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
+
+        self.features = LogMel(config.features).to(self.device)
+        self.augment = SpecAugment(config.spec_augment).to(self.device)
+        self.model = BiLSTMCTC(config.model).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.total_steps = cfg.epochs * len(self.sampler.batches)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio)
+        )
+        use_amp = self.device.type == "cuda" and cfg.precision != "fp32"
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) if use_amp else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "config": to_dict(self.config),
+            "model": self.model.state_dict(),
+            "features": self.features.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": to_dict(self.state),
+            "rng": rng_state(),
+        }
+
+    def save(self, name: str) -> Path:
+        path = self.out_dir / name
+        save_checkpoint(path, self.checkpoint())
+        return path
+
+    def resume(self, path: str | Path | None = None) -> None:
+        """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states."""
+        path = Path(path) if path else self.out_dir / "last.pt"
+        ckpt = load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.features.load_state_dict(ckpt["features"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        set_rng_state(ckpt["rng"])
+        self.log(f"resumed from {path} at step {self.state.step} (epoch {self.state.epoch}, "
+                 f"batch {self.state.batch_in_epoch})")
+
+    # -- one optimizer step -----------------------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> float | None:
+        """Forward, CTC loss, backward, clip, step. Returns the loss, or None if the batch was not applied."""
+        cfg = self.config.train
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            feats, frames = self.features(batch.waveforms, batch.lengths)
+            log_probs, out_lengths = self.model(self.augment(feats), frames)
+        # CTC cannot emit a target longer than its frames; such utterances (too fast, or mislabelled) would
+        # only produce infinite losses, so they are dropped here and counted.
+        ok = batch.target_lengths <= out_lengths
+        self.state.dropped_short += int((~ok).sum())
+        if not ok.any():
+            return None
+        # zero_infinity: an utterance can still be impossible when repeated letters need extra blank frames.
+        loss = F.ctc_loss(
+            log_probs[ok].transpose(0, 1),
+            batch.targets[ok],
+            out_lengths[ok],
+            batch.target_lengths[ok],
+            blank=self.vocab.blank_id,
+            reduction="mean",
+            zero_infinity=True,
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.state.skipped_nonfinite += 1
+            return None
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        if not torch.isfinite(grad_norm):
+            self.state.skipped_nonfinite += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.update()
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.item()
+
+    # -- evaluation -------------------------------------------------------------------------------------------
+    def evaluate_dev(self) -> tuple[float, float]:
+        self.model.eval()
+        transcriber = Transcriber(self.model, self.features, self.vocab, str(self.device))
+        report = evaluate_manifest(transcriber, self.dev_entries)
+        self.model.train()
+        return report.wer, report.cer
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def run(self) -> TrainState:
+        cfg = self.config.train
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
+        self.log(f"model: {self.model.num_parameters():,} parameters; device {self.device}; "
+                 f"{len(self.train_set)} training utterances ({sum(self.train_set.durations()) / 3600:.2f} h) "
+                 f"in {len(self.sampler.batches)} batches per epoch; {self.state.skipped_long} skipped as too long")
+        log_file = open(self.out_dir / "log.jsonl", "a", encoding="utf-8")
+        max_steps = cfg.max_steps or self.total_steps
+        try:
+            while self.state.epoch < cfg.epochs and self.state.step < max_steps:
+                self.train_epoch(max_steps, log_file)
+                if self.state.batch_in_epoch < len(self.sampler.batches):
+                    break  # max_steps reached mid-epoch; train_epoch saved last.pt
+                self.state.epoch += 1
+                self.state.batch_in_epoch = 0
+                record: dict[str, Any] = {"epoch": self.state.epoch, "step": self.state.step}
+                if self.dev_entries:
+                    wer, cer = self.evaluate_dev()
+                    record |= {"dev_wer": wer, "dev_cer": cer}
+                    self.log(f"epoch {self.state.epoch}: step {self.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
+                    if wer < self.state.best_dev_wer:
+                        self.state.best_dev_wer = wer
+                        self.save("best.pt")
+                self.save("last.pt")
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+            if not self.dev_entries:
+                self.save("best.pt")
+        finally:
+            log_file.close()
+        self.log(f"done at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
+                 f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches")
+        return self.state
+
+    def train_epoch(self, max_steps: int, log_file) -> None:
+        cfg = self.config.train
+        self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
+        self.model.train()
+        self.augment.train()
+        bar = tqdm(total=len(self.sampler.batches), initial=self.state.batch_in_epoch,
+                   desc=f"epoch {self.state.epoch}", unit="batch", dynamic_ncols=True, leave=False)
+        audio_seconds, started = 0.0, time.perf_counter()
+        for batch in self.loader:
+            loss = self.train_step(batch.to(self.device))
+            self.state.step += 1
+            self.state.batch_in_epoch += 1
+            audio_seconds += float(batch.lengths.sum()) / self.config.features.sample_rate
+            speed = audio_seconds / (time.perf_counter() - started)
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "skip", audio_s_per_s=f"{speed:.0f}")
+            if self.state.step % cfg.log_every_steps == 0:
+                log_file.write(json.dumps({"step": self.state.step, "loss": loss, "audio_s_per_s": round(speed, 1),
+                                           "lr": self.scheduler.get_last_lr()[0]}) + "\n")
+            if cfg.save_every_steps and self.state.step % cfg.save_every_steps == 0:
+                self.save("last.pt")
+            if self.state.step >= max_steps:
+                self.save("last.pt")
+                break
+        bar.close()
