@@ -41,6 +41,8 @@ def _from_array(array: np.ndarray) -> np.ndarray:
             array = array.T  # (channels, samples), as torchaudio and librosa lay it out
     else:
         raise AudioError(f"<array>: expected 1 or 2 dimensions, got shape {array.shape}")
+    if array.shape[1] > 8:
+        raise AudioError(f"<array>: shape {array.shape} is ambiguous; expected (samples, channels) with at most 8 channels")
     if np.issubdtype(array.dtype, np.integer):
         info = np.iinfo(array.dtype)
         if info.min == 0:  # unsigned PCM (8-bit WAV) is centred on the middle of its range
@@ -80,6 +82,8 @@ def _read_with_librosa(path: Path, first_error: str) -> tuple[np.ndarray, int]:
             audio, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
     except Exception as err:  # audioread raises many unrelated types; all mean the same thing here
         raise AudioError(f"{path}: not a readable audio file ({first_error})") from err
+    if rate <= 0:  # ffmpeg "decodes" some garbage into nothing at rate 0
+        raise AudioError(f"{path}: not a readable audio file ({first_error})")
     audio = np.atleast_2d(audio).T  # librosa gives (channels, samples)
     return audio, int(rate)
 

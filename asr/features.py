@@ -42,8 +42,12 @@ class SpecAugmentConfig:
 
 
 def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
-    """Frames a centred STFT produces for the given sample counts."""
-    return num_samples // hop_length + 1
+    """Frames whose centre lies inside the audio.
+
+    The centred STFT adds one more frame centred past the end, made half of padding; it is dropped so that an
+    utterance gets the same features alone (reflection padding) and inside a zero-padded batch.
+    """
+    return (num_samples - 1).clamp(min=0) // hop_length + 1
 
 
 class LogMel(nn.Module):

@@ -24,12 +24,17 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
+    root = path.parent.absolute()
     entries = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            where = f"{path}:{line_no}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError(f"{where}: not UTF-8 text") from None
             if not line.strip():
                 continue
-            where = f"{path}:{line_no}"
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError as err:
@@ -49,7 +54,7 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
                 raise ManifestError(f"{where}: duration must be a positive number of seconds, got {duration!r}")
             audio = Path(entry["audio_filepath"])
             if not audio.is_absolute():
-                audio = path.parent / audio
+                audio = root / audio
             if check_audio and not audio.is_file():
                 raise ManifestError(f"{where}: audio file not found: {audio}")
             entry["audio_filepath"] = str(audio)
@@ -73,8 +78,8 @@ def write_manifest(path: str | os.PathLike[str], entries: Iterable[dict[str, Any
         for entry in entries:
             entry = dict(entry)
             audio = Path(entry["audio_filepath"]).resolve()
-            if audio.is_relative_to(root):
-                entry["audio_filepath"] = audio.relative_to(root).as_posix()
+            # Inside the manifest's folder: relative, so the corpus folder can move; elsewhere: absolute.
+            entry["audio_filepath"] = audio.relative_to(root).as_posix() if audio.is_relative_to(root) else str(audio)
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             count += 1
     os.replace(tmp, path)

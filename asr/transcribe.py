@@ -10,6 +10,7 @@ import torch
 
 from .audio import load_audio
 from .checkpoint import build_model, load_checkpoint
+from .config import resolve_device
 from .decoding import GreedyDecoder
 from .errors import CheckpointError
 from .features import LogMel
@@ -23,7 +24,7 @@ class Transcriber:
     """A model, its feature extractor and a decoder, ready to turn 16 kHz audio into text."""
 
     def __init__(self, model: BiLSTMCTC, features: LogMel, vocab: Vocabulary, device: str = "cpu") -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.features = features.to(self.device).eval()
         self.vocab = vocab

@@ -1,0 +1,474 @@
+"""Offline synthetic speech corpus: real English sentences spoken by the Debian TTS engines.
+
+Sentences come from the fortunes collections and WordNet usage examples; voices from espeak-ng (every English
+accent crossed with every usable voice variant), flite and festival. Splits are disjoint in sentences, and dev/test
+voices never occur in training, so dev/test measure generalization to unseen voices and sentences.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NamedTuple
+
+import numpy as np
+import soundfile
+from tqdm import tqdm
+
+from .audio import SAMPLE_RATE, load_audio
+from .errors import AudioError, ManifestError
+from .manifest import read_manifest, write_manifest
+from .text import Vocabulary, normalize
+
+logger = logging.getLogger(__name__)
+
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+WORDNET_DIR = Path("/usr/share/wordnet")
+FESTIVAL_VOICES_DIR = Path("/usr/share/festival/voices")
+
+# Pictures, and a collection that is mostly Latin. (Offensive ones live in an off/ directory, never read.)
+_SKIPPED_FORTUNES = frozenset({"art", "ascii-art", "translate-me"})
+# Measured once on en-us (no listening): the pYIN pitch tracker finds no voiced frames at all in whisper,
+# whisperf, croak and grandpa (0.4-0.95 for every other variant); Demonic and announcer are novelty effects
+# (formants shifted 20-30% with roughness; a 154 ms echo); fast, caleb and klatt6 give output byte-identical
+# to the default voice or to klatt, so holding one out while training on its twin would leak.
+_UNUSABLE_ESPEAK_VARIANTS = frozenset({"whisper", "whisperf", "croak", "grandpa", "Demonic", "announcer", "fast",
+                                       "caleb", "klatt6"})
+_FLITE_LIMITED_DOMAIN = frozenset({"awb_time"})  # speaks only the time of day
+_FESTIVAL_LANGUAGE_DIRS = ("english", "us", "british")
+
+# Held out of training: a stratified ~18% of espeak-ng variants (in every accent), one whole accent, and one
+# voice each of flite and festival whose speaker no other voice shares.
+HELD_OUT_VARIANT_FRACTION = 0.18
+HELD_OUT_ACCENT = "en-gb-scotland"
+HELD_OUT_VOICES = frozenset({"flite:awb", "festival:ked_diphone"})
+
+# Share of utterances per engine, spread evenly over that engine's voices in a pool: espeak-ng alone has
+# hundreds of voices and would otherwise drown out the more natural-sounding flite and festival speakers.
+ENGINE_SHARE = {"espeak-ng": 0.5, "flite": 0.3, "festival": 0.2}
+RATE_RANGE = (0.8, 1.25)
+PITCH_RANGE = (0.85, 1.18)
+DEV_FRACTION = 0.05
+TEST_FRACTION = 0.05
+MIN_WORDS, MAX_WORDS = 3, 25
+SPLITS = ("train", "dev", "test")
+
+# No digits or symbols, which TTS and normalize() may read apart; no leading dash (a stray "-- Author.").
+_SPEAKABLE = re.compile(r"[A-Za-z'\"(][A-Za-z .,;:!?'\"()-]*")
+_ACRONYM = re.compile(r"[A-Z]{2,}")  # spelled out by TTS ("IBM"), or read as a word ("OK" -> "okay")
+_ABBREVIATION = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Rev|Gen|Col|Capt|Lt|Sgt|Mt|Ft|Inc|Ltd|Corp|vs|etc|cf|ca|ie|eg)\."
+    r"|\b(?:[A-Za-z]\.){2,}|\b[a-z]\."  # "U.S.", "e.g.", and "n." as in dictionary entries
+)
+_SENTENCE_END = re.compile(r"[.!?][\"')]*$")
+_ATTRIBUTION = re.compile(r"\s*--\s*\S")
+
+
+@dataclass(frozen=True, order=True)
+class Voice:
+    """One synthesizer voice: an engine, its voice name, and for espeak-ng an optional variant."""
+
+    engine: str  # 'espeak-ng' | 'flite' | 'festival'
+    name: str  # espeak-ng language code, flite voice, or festival voice directory
+    variant: str = ""  # espeak-ng voice variant file (the part after '+')
+    gender: str = field(default="", compare=False)  # 'M'/'F' where the engine says
+
+    @property
+    def id(self) -> str:
+        return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
+
+
+def all_voices() -> list[Voice]:
+    """Every usable English voice of the installed engines, sorted by id; engines not installed add none."""
+    return sorted(_espeak_voices() + _flite_voices() + _festival_voices())
+
+
+def _espeak_table(selector: str) -> list[tuple[str, str, str]]:
+    """Rows of `espeak-ng --voices=<selector>` as (language, gender, file)."""
+    out = subprocess.run(["espeak-ng", f"--voices={selector}"], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines()[1:]:
+        # The file column may hold a space ("!v/Mr serious"); the columns around it are split by 2+ spaces.
+        match = re.match(r"\s*\d+\s+(\S+)\s+(\S+)\s+\S+\s+(.+?)(?:\s{2,}.*)?$", line)
+        if match:
+            language, age_gender, path = match.groups()
+            rows.append((language, age_gender.rpartition("/")[2], path))
+    return rows
+
+
+def _espeak_voices() -> list[Voice]:
+    if shutil.which("espeak-ng") is None:
+        return []
+    # mb/ voices need MBROLA databases (not installed); !v/ rows are variants that also claim a language.
+    accents = {lang: gender for lang, gender, path in _espeak_table("en") if not path.startswith(("mb/", "!v/"))}
+    variants = {path.removeprefix("!v/"): gender for _, gender, path in _espeak_table("variant")}
+    voices = [Voice("espeak-ng", accent, "", gender) for accent, gender in accents.items()]
+    for accent, (variant, gender) in itertools.product(accents, variants.items()):
+        if variant not in _UNUSABLE_ESPEAK_VARIANTS:
+            voices.append(Voice("espeak-ng", accent, variant, gender))
+    return voices
+
+
+def _flite_voices() -> list[Voice]:
+    if shutil.which("flite") is None:
+        return []
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True).stdout
+    names = out.partition(":")[2].split()
+    return [Voice("flite", name) for name in names if name not in _FLITE_LIMITED_DOMAIN]
+
+
+def _festival_voices() -> list[Voice]:
+    if shutil.which("text2wave") is None:
+        return []
+    return [
+        Voice("festival", voice_dir.name)
+        for language in _FESTIVAL_LANGUAGE_DIRS
+        for voice_dir in sorted((FESTIVAL_VOICES_DIR / language).glob("*"))
+        if (voice_dir / "festvox" / f"{voice_dir.name}.scm").is_file()
+    ]
+
+
+def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: float = 1.0, pitch: float = 1.0,
+               sample_rate: int = SAMPLE_RATE) -> float:
+    """Speak text with voice into a mono 16-bit PCM WAV at sample_rate; returns its duration in seconds.
+
+    rate > 1 speaks faster, pitch > 1 higher. flite's rms and festival's HTS voice ignore pitch. The text goes
+    through a file, never a shell. Raises RuntimeError when the engine fails or produces silence.
+    """
+    if not text.strip():
+        raise RuntimeError(f"{voice.id}: nothing to say")
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
+        text_file, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
+        text_file.write_text(text + "\n", encoding="utf-8")
+        command = _tts_command(voice, text_file, raw, rate, pitch)
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise RuntimeError(f"{voice.id}: {command[0]} is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{voice.id}: {command[0]} timed out on {text!r}") from None
+        # festival reports errors (e.g. an unknown voice) on stderr but still exits 0, writing no file.
+        if proc.returncode != 0 or not raw.is_file():
+            detail = proc.stderr.strip()[-300:] or f"exit status {proc.returncode}"
+            raise RuntimeError(f"{voice.id}: {command[0]} failed on {text!r}: {detail}")
+        try:
+            audio = load_audio(raw, target_rate=sample_rate)
+        except AudioError as err:
+            raise RuntimeError(f"{voice.id}: unreadable output for {text!r}: {err}") from err
+    if audio.size < sample_rate // 10 or np.abs(audio).max() < 1e-3:
+        raise RuntimeError(f"{voice.id}: produced no audible speech for {text!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(partial, path)
+    return audio.size / sample_rate
+
+
+def _tts_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
+    if voice.engine == "espeak-ng":
+        # Default speed is 175 words/minute; -p 50 is the voice's base pitch and ~80 steps make an octave.
+        name = f"{voice.name}+{voice.variant}" if voice.variant else voice.name
+        pitch_step = min(99, max(0, round(50 + 80 * math.log2(pitch))))
+        return ["espeak-ng", "-v", name, "-s", str(round(175 * rate)), "-p", str(pitch_step),
+                "-w", str(wav), "-f", str(text_file)]
+    if voice.engine == "flite":
+        return ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / rate:.4f}",
+                "--setf", f"f0_shift={pitch:.4f}", "-f", str(text_file), "-o", str(wav)]
+    if voice.engine == "festival":
+        if voice.name.endswith("_hts"):
+            # HTS voices ignore Duration_Stretch and the intonation targets; the engine's -r flag sets speed.
+            settings = [f'(set! hts_engine_params (cons (list "-r" {rate:.4f}) hts_engine_params))']
+        else:
+            settings = [
+                f"(Parameter.set 'Duration_Stretch (/ (Parameter.get 'Duration_Stretch) {rate:.4f}))",
+                "(set! int_lr_params (append (list"
+                f" (list 'target_f0_mean (* {pitch:.4f} (cadr (assoc 'target_f0_mean int_lr_params))))"
+                f" (list 'target_f0_std (* {pitch:.4f} (cadr (assoc 'target_f0_std int_lr_params)))))"
+                " int_lr_params))",
+            ]
+        evals = [arg for expr in [f"(voice_{voice.name})", *settings] for arg in ("-eval", expr)]
+        return ["text2wave", *evals, "-o", str(wav), str(text_file)]
+    raise ValueError(f"unknown TTS engine {voice.engine!r}")
+
+
+class Sentence(NamedTuple):
+    """A harvested sentence: where it came from, what the synthesizer reads, and the transcript."""
+
+    source: str  # 'fortunes/<collection>' or 'wordnet/<part of speech>'
+    raw: str  # as written, punctuation kept for the synthesizer's prosody
+    text: str  # normalize(raw): the transcript
+
+
+def harvest_sentences() -> list[str]:
+    """English sentences from the fortunes collections and WordNet usage examples, deduplicated on normalized
+    text, in a fixed order. Only sentences of 3-25 words that every engine reads exactly as normalize() writes
+    them are kept: no digits, symbols, acronyms or abbreviations."""
+    return [sentence.raw for sentence in _harvest()]
+
+
+@functools.lru_cache(maxsize=1)
+def _harvest() -> tuple[Sentence, ...]:
+    """The harvest behind harvest_sentences(), cached: build_corpus and tests ask more than once."""
+    vocab = Vocabulary()
+    seen: set[str] = set()
+    kept: list[Sentence] = []
+    for source, raw in itertools.chain(_fortune_sentences(), _wordnet_examples()):
+        raw = " ".join(raw.split())
+        if raw.count('"') % 2:
+            raw = raw.replace('"', "")
+        if not _is_speakable(raw):
+            continue
+        text = normalize(raw)
+        if MIN_WORDS <= len(text.split()) <= MAX_WORDS and vocab.covers(text) and text not in seen:
+            seen.add(text)
+            kept.append(Sentence(source, raw, text))
+    logger.info("harvested %d sentences (%s)", len(kept),
+                ", ".join(f"{k}: {v}" for k, v in _count_by_origin(kept).items()))
+    return tuple(kept)
+
+
+def _count_by_origin(sentences: Iterable[Sentence]) -> dict[str, int]:
+    return dict(sorted(Counter(s.source.partition("/")[0] for s in sentences).items()))
+
+
+def _is_speakable(sentence: str) -> bool:
+    return (_SPEAKABLE.fullmatch(sentence) is not None and not _ACRONYM.search(sentence)
+            and not _ABBREVIATION.search(sentence))
+
+
+def _fortune_sentences() -> Iterator[tuple[str, str]]:
+    if not FORTUNES_DIR.is_dir():
+        return
+    for path in sorted(FORTUNES_DIR.iterdir()):
+        # .dat are strfile indexes, .u8 symlinks to the same text.
+        if not path.is_file() or path.is_symlink() or path.suffix in (".dat", ".u8") \
+                or path.name in _SKIPPED_FORTUNES:
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for entry in re.split(r"^%$", text, flags=re.MULTILINE):
+            lines = entry.splitlines()
+            # The attribution ("-- Mark Twain") and anything after it is not prose.
+            prose = itertools.takewhile(lambda line: not _ATTRIBUTION.match(line), lines)
+            for sentence in _split_sentences(" ".join(prose)):
+                yield f"fortunes/{path.name}", sentence
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Split prose at . ! ? (with closing quotes), but not after abbreviations or initials ("Dr.", "J.")."""
+    sentences, current = [], []
+    for token in text.split():
+        current.append(token)
+        if _SENTENCE_END.search(token) and not _ABBREVIATION.search(token) \
+                and not re.fullmatch(r"[\"'(]*[A-Z]\.", token):
+            sentences.append(" ".join(current))
+            current = []
+    return sentences  # a trailing piece without end punctuation is not a sentence
+
+
+def _wordnet_examples() -> Iterator[tuple[str, str]]:
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = WORDNET_DIR / f"data.{pos}"
+        if not path.is_file():
+            continue
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("  "):  # the license header
+                    continue
+                gloss = line.partition(" | ")[2]
+                for example in re.findall(r'"([^"]+)"', gloss):
+                    yield f"wordnet/{pos}", example
+
+
+def _stable_unit(key: str) -> float:
+    """A number in [0, 1) that depends only on key (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def split_of(text: str) -> str:
+    """The split ('train', 'dev' or 'test') of a normalized sentence, fixed by a hash of its text."""
+    unit = _stable_unit(text)
+    return "test" if unit < TEST_FRACTION else "dev" if unit < TEST_FRACTION + DEV_FRACTION else "train"
+
+
+def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
+    """(train, held-out) voices. Independent of any seed, so every corpus is tested on the same unseen voices.
+
+    Held out: HELD_OUT_VOICES, every espeak-ng voice of HELD_OUT_ACCENT, and in every accent the espeak-ng
+    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION.
+    """
+    variants_by_gender: dict[str, set[str]] = defaultdict(set)
+    for voice in voices:
+        if voice.engine == "espeak-ng" and voice.variant:
+            variants_by_gender[voice.gender].add(voice.variant)
+    held_variants: set[str] = set()
+    for names in variants_by_gender.values():
+        ranked = sorted(names, key=lambda name: _stable_unit(f"variant:{name}"))
+        held_variants.update(ranked[:round(len(ranked) * HELD_OUT_VARIANT_FRACTION)])
+
+    def held_out(voice: Voice) -> bool:
+        return voice.id in HELD_OUT_VOICES or (voice.engine == "espeak-ng" and (
+            voice.name == HELD_OUT_ACCENT or voice.variant in held_variants))
+
+    return [v for v in voices if not held_out(v)], [v for v in voices if held_out(v)]
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    sentence: Sentence
+    voice: Voice
+    rate: float
+    pitch: float
+
+    def entry(self, duration: float) -> dict[str, Any]:
+        return {"audio_filepath": str(self.path), "duration": duration, "text": self.sentence.text,
+                "speaker": self.voice.id, "engine": self.voice.engine, "raw_text": self.sentence.raw,
+                "source": self.sentence.source, "rate": self.rate, "pitch": self.pitch}
+
+
+def _jobs(split: str, sentences: list[Sentence], pool: list[Voice], seed: int, wav_dir: Path) -> Iterator[_Job]:
+    """The split's utterances in order: shuffled sentences (cycled if the target needs more), each with a random
+    voice, rate and pitch. Depends only on its arguments, never on how many utterances are finally used."""
+    rng = random.Random(f"{seed}:{split}")
+    order = list(sentences)
+    rng.shuffle(order)
+    per_engine = Counter(voice.engine for voice in pool)
+    weights = [ENGINE_SHARE.get(voice.engine, 0.0) / per_engine[voice.engine] for voice in pool]
+    log_rate, log_pitch = [tuple(map(math.log, r)) for r in (RATE_RANGE, PITCH_RANGE)]
+    for index in itertools.count():
+        voice = rng.choices(pool, weights)[0]
+        rate = round(math.exp(rng.uniform(*log_rate)), 3)
+        pitch = round(math.exp(rng.uniform(*log_pitch)), 3)
+        yield _Job(wav_dir / f"{split}_{index:06d}.wav", order[index % len(order)], voice, rate, pitch)
+
+
+def _run_job(job: _Job) -> float | str:
+    """Worker: the duration, or the error message (one bad sentence must not end a long build)."""
+    try:
+        return synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch)
+    except RuntimeError as err:
+        return str(err)
+
+
+def _previous_entries(manifest: Path) -> dict[str, dict[str, Any]]:
+    """Absolute audio path -> entry of an earlier run, to skip re-synthesizing identical utterances."""
+    try:
+        entries = read_manifest(manifest, check_audio=False)
+    except ManifestError:
+        return {}
+    return {e["audio_filepath"]: e for e in entries}
+
+
+def _reusable(job: _Job, previous: dict[str, dict[str, Any]]) -> float | None:
+    """The duration of job's wav if an earlier run made exactly this utterance, else None."""
+    old = previous.get(str(job.path))
+    if old is not None and job.path.is_file() and old == job.entry(old["duration"]):
+        return old["duration"]
+    return None
+
+
+def _synthesize_split(split: str, jobs: Iterator[_Job], target_s: float, executor: ProcessPoolExecutor,
+                      previous: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Take utterances in order until target_s seconds; returns (manifest entries, failed count).
+
+    Work goes out in batches expected to just fill the remaining time; which utterances are kept depends only
+    on their order, so parallelism never changes the result. Extras past the target are deleted later.
+    """
+    entries: list[dict[str, Any]] = []
+    failed, total, mean_s = 0, 0.0, 3.0
+    with tqdm(total=round(target_s), unit="s", desc=split, disable=None) as bar:
+        while total < target_s:
+            batch, expected = [], total
+            while expected < target_s:
+                job = next(jobs)
+                known = _reusable(job, previous)
+                batch.append((job, known))
+                expected += mean_s if known is None else known
+            fresh = executor.map(_run_job, [job for job, known in batch if known is None])
+            succeeded = 0
+            # Every result is collected, even past the target, so no worker writes a wav after the cleanup.
+            for job, known in batch:
+                result = next(fresh) if known is None else known
+                if total >= target_s:
+                    continue
+                if isinstance(result, str):
+                    logger.warning("skipped %s: %s", job.path.name, result)
+                    failed += 1
+                else:
+                    succeeded += 1
+                    entries.append(job.entry(result))
+                    total += result
+                    bar.update(min(round(total), bar.total) - bar.n)
+            if not succeeded and total < target_s:
+                raise RuntimeError(f"{split}: every utterance of a batch failed to synthesize")
+            mean_s = total / max(len(entries), 1)
+    return entries, failed
+
+
+def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minutes: float = 10,
+                 test_minutes: float = 10, seed: int = 0, jobs: int | None = None) -> dict[str, Any]:
+    """Synthesize train/dev/test into out_dir: wavs/<split>/*.wav, <split>.jsonl manifests and voices.json.
+
+    Sentences are split by a hash of their normalized text and dev/test use only held-out voices (split_voices),
+    so no sentence or voice is shared between training and evaluation. The same arguments give the same
+    manifests; utterances already on disk from an identical earlier run are reused. Returns a summary.
+    """
+    targets = {"train": hours * 3600, "dev": dev_minutes * 60, "test": test_minutes * 60}
+    if any(seconds <= 0 for seconds in targets.values()):
+        raise ValueError(f"every split needs a positive duration, got {targets}")
+    out_dir = Path(out_dir).resolve()  # manifests read back with absolute paths match job paths
+    voices = all_voices()
+    train_voices, held_voices = split_voices(voices)
+    pools = {"train": train_voices, "dev": held_voices, "test": held_voices}
+    if not train_voices or not held_voices:
+        raise RuntimeError(f"need training and held-out voices, found {len(train_voices)} and {len(held_voices)}:"
+                           " install espeak-ng (and optionally flite, festival)")
+    harvested = _harvest()
+    by_split: dict[str, list[Sentence]] = {split: [] for split in SPLITS}
+    for sentence in harvested:
+        by_split[split_of(sentence.text)].append(sentence)
+    if not all(by_split.values()):
+        raise RuntimeError(f"too few sentences to fill every split: {({k: len(v) for k, v in by_split.items()})}")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "voices.json").write_text(json.dumps(
+        {"train": [v.id for v in train_voices], "held_out": [v.id for v in held_voices]}, indent=1) + "\n")
+    summary: dict[str, Any] = {
+        "sentences": _count_by_origin(harvested) | {f"{split}_pool": len(by_split[split]) for split in SPLITS},
+        "voices": {"train": len(train_voices), "held_out": len(held_voices)},
+        "splits": {},
+    }
+    with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as executor:
+        for split in SPLITS:
+            wav_dir = out_dir / "wavs" / split
+            manifest = out_dir / f"{split}.jsonl"
+            stream = _jobs(split, by_split[split], pools[split], seed, wav_dir)
+            entries, failed = _synthesize_split(split, stream, targets[split], executor,
+                                                _previous_entries(manifest))
+            write_manifest(manifest, entries)
+            keep = {Path(e["audio_filepath"]).name for e in entries}
+            for stale in wav_dir.iterdir():
+                if stale.name not in keep:
+                    stale.unlink()
+            summary["splits"][split] = {
+                "utterances": len(entries),
+                "hours": round(sum(e["duration"] for e in entries) / 3600, 3),
+                "voices": len({e["speaker"] for e in entries}),
+                "engines": dict(sorted(Counter(e["engine"] for e in entries).items())),
+                "failed": failed,
+            }
+    return summary

@@ -1,0 +1,42 @@
+"""Shared fixtures: a small speech corpus synthesized with espeak-ng at test time."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from asr.manifest import write_manifest
+from asr.synthetic import Voice, synthesize
+
+SENTENCES = [
+    "the quick brown fox jumps over the lazy dog",
+    "a stitch in time saves nine",
+    "she sells sea shells by the sea shore",
+    "time flies like an arrow",
+    "all that glitters is not gold",
+    "the early bird catches the worm",
+    "better late than never",
+    "knowledge is power",
+    "actions speak louder than words",
+    "practice makes perfect",
+    "where there is smoke there is fire",
+    "every cloud has a silver lining",
+]
+VOICES = [Voice("espeak-ng", "en-us"), Voice("espeak-ng", "en-gb-x-rp"), Voice("espeak-ng", "en-us", "Annie")]
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """36 utterances (12 sentences x 3 espeak-ng voices) and their manifest, train.jsonl."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is required for the end-to-end tests (scripts/setup.sh installs it)")
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    entries = []
+    for v, voice in enumerate(VOICES):
+        for s, sentence in enumerate(SENTENCES):
+            path = root / "wavs" / f"{v}_{s}.wav"
+            duration = synthesize(sentence, voice, path, rate=1.0 + 0.05 * (s % 3))
+            entries.append({"audio_filepath": str(path), "duration": duration, "text": sentence, "speaker": voice.id})
+    write_manifest(root / "train.jsonl", entries)
+    return root

@@ -1,0 +1,107 @@
+"""The whole path on a tiny synthesized corpus: train, score, transcribe (API and CLI), resume exactly."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+import asr
+from asr.config import load_config
+from asr.evaluate import score
+from asr.manifest import read_manifest
+from asr.train import ExperimentConfig, Trainer
+
+TINY = [
+    "model.hidden_size=128",
+    "model.num_layers=2",
+    "model.dropout=0.0",
+    "spec_augment.enabled=false",
+    "train.lr=3e-3",
+    "train.warmup_steps=30",
+    "train.max_batch_seconds=10",
+    "train.num_workers=0",
+    "train.log_every_steps=1",
+    "train.seed=7",
+]
+
+
+def make_trainer(corpus: Path, out_dir: Path, *overrides: str) -> Trainer:
+    manifest = corpus / "train.jsonl"
+    config = load_config(ExperimentConfig, None, [*TINY, f"train.train_manifest={manifest}",
+                                                  f"train.out_dir={out_dir}", *overrides])
+    return Trainer(config, log=lambda message: None)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out_dir = tmp_path_factory.mktemp("run")
+    trainer = make_trainer(tiny_corpus, out_dir, "train.epochs=45", f"train.dev_manifest={tiny_corpus / 'train.jsonl'}")
+    trainer.run()
+    return out_dir
+
+
+def test_training_learns_the_corpus(trained_run: Path, tiny_corpus: Path):
+    records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if "dev_cer" in r]
+    assert len(epochs) == 45
+    assert epochs[-1]["dev_cer"] < 0.10, epochs[-1]  # training-set CER well under 20%
+    losses = [r["loss"] for r in records if r.get("loss") is not None]
+    assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
+    assert (trained_run / "best.pt").is_file() and (trained_run / "last.pt").is_file()
+    assert (trained_run / "config.yaml").is_file()
+
+
+def test_python_api_transcribes_files_and_arrays(trained_run: Path, tiny_corpus: Path):
+    model = asr.load_model(trained_run)
+    entry = read_manifest(tiny_corpus / "train.jsonl")[0]
+    text = model.transcribe(entry["audio_filepath"])
+    assert score([entry["text"]], [text]).cer < 0.2
+    audio, rate = soundfile.read(entry["audio_filepath"], dtype="int16")
+    stereo_44k = np.repeat(np.interp(np.arange(0, len(audio), rate / 44100), np.arange(len(audio)), audio)[:, None], 2, 1)
+    assert score([entry["text"]], [model.transcribe(stereo_44k.astype(np.float32) / 32768, 44100)]).cer < 0.25
+
+
+def test_cli_transcribe_and_evaluate(trained_run: Path, tiny_corpus: Path, tmp_path: Path):
+    entry = read_manifest(tiny_corpus / "train.jsonl")[1]
+    out = subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", "--model", str(trained_run),
+                          entry["audio_filepath"]], capture_output=True, text=True, check=True)
+    assert score([entry["text"]], [out.stdout.strip()]).cer < 0.2
+    report = tmp_path / "report.jsonl"
+    out = subprocess.run([sys.executable, "-m", "asr.cli", "evaluate", "--model", str(trained_run / "best.pt"),
+                          "--manifest", str(tiny_corpus / "train.jsonl"), "--report", str(report), "--worst", "3"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("WER ") and "worst 3 utterances" in out.stdout
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert len(rows) == 36 and {"reference", "hypothesis", "word_errors", "char_errors"} <= rows[0].keys()
+    cer = float(out.stdout.split("CER ")[1].split("%")[0]) / 100
+    assert cer < 0.10
+
+
+def test_resume_continues_exactly(tiny_corpus: Path, tmp_path: Path):
+    """Stop at step 12 and resume to 24: same losses, optimizer state and weights as an uninterrupted run."""
+    common = ("train.epochs=6",)
+    straight = make_trainer(tiny_corpus, tmp_path / "straight", *common, "train.max_steps=24")
+    straight.run()
+    stopped = make_trainer(tiny_corpus, tmp_path / "resumed", *common, "train.max_steps=12")
+    assert stopped.run().step == 12
+    resumed = make_trainer(tiny_corpus, tmp_path / "resumed", *common, "train.max_steps=24")
+    resumed.resume()
+    assert resumed.state.step == 12 and resumed.state.batch_in_epoch == 12 - len(resumed.sampler.batches) * resumed.state.epoch
+    assert resumed.scheduler.last_epoch == 12
+    assert resumed.run().step == 24
+
+    def losses(run: str) -> list[float]:
+        lines = (tmp_path / run / "log.jsonl").read_text().splitlines()
+        return [r["loss"] for r in map(json.loads, lines) if "loss" in r]
+
+    assert losses("resumed")[12:] == losses("straight")[12:]
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(torch.equal(a[k]["exp_avg_sq"], b[k]["exp_avg_sq"]) and a[k]["step"] == b[k]["step"] for k in a)

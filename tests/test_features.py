@@ -1,0 +1,85 @@
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from asr.features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
+
+
+def test_mel_filterbank_matches_librosa():
+    config = FeatureConfig()
+    ours = LogMel(config).mel.mel_scale.fb.T.numpy()
+    theirs = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
+    assert ours.shape == theirs.shape == (80, 257)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_log_mel_matches_librosa_power_spectrogram():
+    config = FeatureConfig(normalize="none")
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    feats, frames = LogMel(config)(torch.from_numpy(audio)[None], torch.tensor([16000]))
+    reference = librosa.feature.melspectrogram(
+        y=audio, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=80, pad_mode="reflect"
+    )
+    assert feats.shape == (1, 101, 80) and frames.tolist() == [100]
+    np.testing.assert_allclose(feats[0, :100].numpy(), np.log(reference.T[:100] + 1e-6), atol=2e-3)
+
+
+def test_shapes_frames_and_padding():
+    extractor = LogMel(FeatureConfig())
+    lengths = torch.tensor([16000, 8000, 400])
+    waves = torch.randn(3, 16000) * (torch.arange(16000)[None] < lengths[:, None])
+    feats, frames = extractor(waves, lengths)
+    assert feats.shape == (3, 101, 80)
+    assert frames.tolist() == [100, 50, 3]  # 10 ms hop, frames centred inside the audio
+    assert torch.all(feats[0, 100:] == 0) and torch.all(feats[1, 50:] == 0) and torch.all(feats[2, 3:] == 0)
+
+
+def test_utterance_normalization_ignores_padding():
+    extractor = LogMel(FeatureConfig(normalize="utterance"))
+    wave = torch.randn(1, 8000)
+    alone, _ = extractor(wave, torch.tensor([8000]))
+    padded, _ = extractor(torch.cat([wave, torch.zeros(1, 8000)], 1), torch.tensor([8000]))
+    mean, std = alone[0, :50].mean(0), alone[0, :50].std(0, unbiased=False)
+    assert torch.allclose(mean, torch.zeros(80), atol=1e-4) and torch.allclose(std, torch.ones(80), atol=1e-3)
+    # Only the frames near the end see the padding through the STFT window; the rest is identical.
+    assert torch.allclose(alone[0, :48], padded[0, :48], atol=0.05)
+
+
+def test_normalization_is_level_invariant():
+    extractor = LogMel(FeatureConfig(normalize="utterance"))
+    wave = torch.randn(1, 16000) * 0.1
+    quiet, _ = extractor(wave, torch.tensor([16000]))
+    loud, _ = extractor(wave * 8, torch.tensor([16000]))
+    assert torch.allclose(quiet, loud, atol=1e-2)
+
+
+def test_global_normalization_uses_stored_statistics():
+    extractor = LogMel(FeatureConfig(normalize="global"))
+    extractor.global_mean.fill_(-5.0)
+    extractor.global_std.fill_(2.0)
+    wave = torch.randn(1, 1600) * 0.1
+    raw, frames = LogMel(FeatureConfig(normalize="none"))(wave, torch.tensor([1600]))
+    feats, _ = extractor(wave, torch.tensor([1600]))
+    assert frames.tolist() == [10]
+    assert torch.allclose(feats[:, :10], (raw[:, :10] + 5.0) / 2.0)
+
+
+def test_spec_augment_masks_in_training_only():
+    torch.manual_seed(0)
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=2, freq_mask_width=10, time_masks=2, time_mask_width=20))
+    feats = torch.randn(4, 200, 80)
+    augment.train()
+    masked = augment(feats)
+    assert masked.shape == feats.shape
+    zeroed = (masked == 0) & (feats != 0)
+    assert zeroed.any()
+    assert zeroed.float().mean() < 0.5
+    augment.eval()
+    assert torch.equal(augment(feats), feats)
+
+
+def test_invalid_normalize_mode():
+    with pytest.raises(ValueError, match="normalize"):
+        LogMel(FeatureConfig(normalize="batch"))
