@@ -21,7 +21,8 @@ fi
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv"
-  "$python" -m venv .venv
+  # System site-packages: a torch that is already installed is reused instead of installed again.
+  "$python" -m venv --system-site-packages .venv
 fi
 if ! .venv/bin/python -c "import asr, torch, torchaudio, pytest" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
