@@ -96,9 +96,14 @@ def _prepare(audio: np.ndarray, rate: int, target_rate: int, name: str) -> np.nd
         raise AudioError(f"{name}: audio has zero samples")
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: audio contains NaN or infinite samples")
-    mono = audio.mean(axis=1, dtype=np.float32)
-    if rate != target_rate:
-        import librosa
-
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=target_rate, res_type="soxr_hq")
+    mono = resample(audio.mean(axis=1, dtype=np.float32), rate, target_rate)
     return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
+
+
+def resample(audio: np.ndarray, orig_rate: float, target_rate: float) -> np.ndarray:
+    """Band-limited resampling of a 1-D signal (soxr through librosa); a no-op when the rates agree."""
+    if orig_rate == target_rate:
+        return audio
+    import librosa
+
+    return librosa.resample(audio, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq")

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .audio import load_audio
+from .augment import WaveformAugment
 from .errors import ManifestError
 from .text import Vocabulary, normalize
 
@@ -35,12 +36,26 @@ class Batch:
 
 
 class SpeechDataset(Dataset):
-    """Manifest entries -> (16 kHz waveform, normalized text, token ids). Audio is read lazily per item."""
+    """Manifest entries -> (16 kHz waveform, normalized text, token ids). Audio is read lazily per item.
 
-    def __init__(self, entries: list[dict[str, Any]], vocab: Vocabulary, sample_rate: int = 16000) -> None:
+    With `augment`, each waveform is augmented with a generator seeded by (seed, epoch, index): the same
+    utterance sounds different every epoch, yet any epoch can be replayed exactly (call set_epoch first).
+    """
+
+    def __init__(
+        self,
+        entries: list[dict[str, Any]],
+        vocab: Vocabulary,
+        sample_rate: int = 16000,
+        augment: WaveformAugment | None = None,
+        seed: int = 0,
+    ) -> None:
         self.entries = entries
         self.vocab = vocab
         self.sample_rate = sample_rate
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
         self.texts = [normalize(e["text"]) for e in entries]
         for entry, text in zip(entries, self.texts):
             if not vocab.covers(text):
@@ -53,8 +68,13 @@ class SpeechDataset(Dataset):
     def durations(self) -> list[float]:
         return [float(e["duration"]) for e in self.entries]
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, str, list[int], int]:
         audio = load_audio(self.entries[index]["audio_filepath"], target_rate=self.sample_rate)
+        if self.augment is not None:
+            audio = self.augment(audio, np.random.default_rng([self.seed, self.epoch, index]))
         return audio, self.texts[index], self.vocab.encode(self.texts[index]), index
 
 

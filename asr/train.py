@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .augment import AugmentConfig, WaveformAugment
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import resolve_device, to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
@@ -61,6 +62,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     vocab: list[str] = field(default_factory=lambda: list(DEFAULT_CHARS))
 
 
@@ -127,7 +129,8 @@ class Trainer:
         entries = read_manifest(cfg.train_manifest)
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
         self.state.skipped_long = len(entries) - len(kept)
-        self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate)
+        augment = WaveformAugment(config.augment, config.features.sample_rate) if config.augment.enabled else None
+        self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
         self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed)
         self.loader = DataLoader(
             self.train_set,
@@ -272,6 +275,7 @@ class Trainer:
     def train_epoch(self, max_steps: int, log_file) -> None:
         cfg = self.config.train
         self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
+        self.train_set.set_epoch(self.state.epoch)  # workers copy the dataset when the loader's iterator starts
         self.model.train()
         self.augment.train()
         bar = tqdm(total=len(self.sampler.batches), initial=self.state.batch_in_epoch,
