@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, read without unpickling code, rebuilt into model + features + vocabulary."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
@@ -16,6 +17,9 @@ from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
 
 FORMAT = "asr-checkpoint-v1"
+RELEASE_FORMAT = "asr-release-v1"
+RELEASE_WEIGHTS = "model.safetensors"
+RELEASE_CONFIG = "config.json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
@@ -26,6 +30,12 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any]) ->
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"format": FORMAT, **checkpoint}, tmp)
     os.replace(tmp, path)
+
+
+def checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint file as given, or a training run folder's best.pt."""
+    path = Path(path)
+    return path / "best.pt" if path.is_dir() else path
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -58,3 +68,57 @@ def build_model(checkpoint: dict[str, Any], path: str = "checkpoint") -> tuple[B
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({err})") from None
     return model.eval(), features.eval(), vocab
+
+
+def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dtype: torch.dtype = torch.float16,
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint's network as a release: safetensors weights (no pickle) + the configs as JSON.
+
+    Weights are stored in `dtype` (half precision halves the download and loses no accuracy for inference);
+    optimizer state is left out. Feature buffers (mel filterbank, normalization statistics) stay in float32.
+    """
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, features, vocab = build_model(checkpoint)  # validates the checkpoint before anything is written
+    tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    tensors |= {f"features.{k}": v for k, v in features.state_dict().items()}
+    config = checkpoint["config"]
+    release = {"format": RELEASE_FORMAT, "model": config["model"], "features": config["features"],
+               "vocab": vocab.chars, "metadata": metadata or {}}
+    weights_tmp, config_tmp = out_dir / f".{RELEASE_WEIGHTS}.tmp", out_dir / f".{RELEASE_CONFIG}.tmp"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights_tmp))
+    config_tmp.write_text(json.dumps(release, indent=2) + "\n", encoding="utf-8")
+    os.replace(weights_tmp, out_dir / RELEASE_WEIGHTS)
+    os.replace(config_tmp, out_dir / RELEASE_CONFIG)
+    return out_dir
+
+
+def is_release(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / RELEASE_CONFIG).is_file()
+
+
+def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a release folder into the checkpoint layout build_model expects (weights back in float32)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        release = json.loads((folder / RELEASE_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder / RELEASE_CONFIG}: not a readable model config ({err})") from None
+    if not isinstance(release, dict) or release.get("format") != RELEASE_FORMAT:
+        raise CheckpointError(f"{folder / RELEASE_CONFIG}: not an asr model config (format {RELEASE_FORMAT} expected)")
+    try:
+        tensors = load_file(str(folder / RELEASE_WEIGHTS))
+    except (OSError, SafetensorError) as err:
+        raise CheckpointError(f"{folder / RELEASE_WEIGHTS}: not readable weights ({err})") from None
+    parts: dict[str, dict[str, torch.Tensor]] = {"model": {}, "features": {}}
+    for key, value in tensors.items():
+        part, _, name = key.partition(".")
+        if part in parts:
+            parts[part][name] = value.float() if value.is_floating_point() else value
+    config = {k: release.get(k) for k in ("model", "features", "vocab")}
+    return {"config": config, **parts, "metadata": release.get("metadata", {})}

@@ -49,6 +49,21 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         print(f"{path}\t{text}" if len(args.files) > 1 else text)
 
 
+def cmd_package(args: argparse.Namespace) -> None:
+    import torch
+
+    from .checkpoint import checkpoint_path, load_checkpoint, save_release
+
+    path = checkpoint_path(args.checkpoint)
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.get("state", {})
+    metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
+    dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
+    out = save_release(args.out, checkpoint, dtype, metadata)
+    size_mb = (out / "model.safetensors").stat().st_size / 1e6
+    print(f"wrote {out}/model.safetensors ({size_mb:.1f} MB, {args.dtype}) and {out}/config.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
-    evaluate.add_argument("--model", help="checkpoint file or run folder (its best.pt)")
+    evaluate.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
     evaluate.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
     evaluate.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
     evaluate.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
@@ -71,9 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     transcribe = sub.add_parser("transcribe", help="print the transcript of audio files")
     transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
-    transcribe.add_argument("--model", help="checkpoint file or run folder (its best.pt)")
+    transcribe.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
     transcribe.add_argument("--device", default="cpu", help="cpu or cuda")
     transcribe.set_defaults(func=cmd_transcribe)
+
+    package = sub.add_parser("package", help="turn a training checkpoint into a release (safetensors + JSON)")
+    package.add_argument("checkpoint", help="checkpoint file or run folder (its best.pt)")
+    package.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
+    package.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
+    package.set_defaults(func=cmd_package)
     return parser
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .audio import load_audio
-from .checkpoint import build_model, load_checkpoint
+from .checkpoint import build_model, checkpoint_path, is_release, load_checkpoint, load_release
 from .config import resolve_device
 from .decoding import GreedyDecoder
 from .errors import CheckpointError
@@ -74,12 +74,18 @@ class Transcriber:
 
 
 def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Transcriber:
-    """Load a checkpoint (a training run's .pt file, or a run folder holding best.pt) for transcription."""
+    """Load a model for transcription: a release folder (model.safetensors + config.json), a training run's
+    checkpoint file, or a run folder (its best.pt). Without a path, the model bundled with the package."""
     if path is None:
-        raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
+        if not is_release(PRETRAINED_DIR):
+            raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
+        path = PRETRAINED_DIR
     path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
-    model, features, vocab = build_model(load_checkpoint(path), str(path))
+    if is_release(path):
+        checkpoint = load_release(path)
+    else:
+        path = checkpoint_path(path)
+        checkpoint = load_checkpoint(path)
+    model, features, vocab = build_model(checkpoint, str(path))
     return Transcriber(model, features, vocab, device)
 

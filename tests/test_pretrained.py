@@ -1,0 +1,95 @@
+"""Releases (safetensors + JSON) and the bundled default model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import asr
+from asr.checkpoint import FORMAT, load_release, save_checkpoint, save_release
+from asr.config import to_dict
+from asr.errors import CheckpointError
+from asr.evaluate import score
+from asr.features import FeatureConfig, LogMel
+from asr.manifest import read_manifest
+from asr.model import BiLSTMCTC, ModelConfig
+from asr.text import DEFAULT_CHARS
+from asr.transcribe import PRETRAINED_DIR, load_model
+
+
+def random_checkpoint() -> dict:
+    torch.manual_seed(0)
+    model_config = ModelConfig(input_dim=80, vocab_size=len(DEFAULT_CHARS) + 1, hidden_size=32, num_layers=2)
+    model, features = BiLSTMCTC(model_config), LogMel(FeatureConfig())
+    config = {"model": to_dict(model_config), "features": to_dict(FeatureConfig()), "vocab": list(DEFAULT_CHARS)}
+    return {"format": FORMAT, "config": config, "model": model.state_dict(), "features": features.state_dict(),
+            "state": {"step": 7, "epoch": 1, "best_dev_wer": 0.5}}
+
+
+def test_release_round_trip_matches_the_checkpoint(tmp_path):
+    checkpoint = random_checkpoint()
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    save_checkpoint(tmp_path / "run" / "best.pt", checkpoint)
+    reference = load_model(tmp_path / "run").log_probs([audio])[0]
+    save_release(tmp_path / "fp32", checkpoint, torch.float32)
+    save_release(tmp_path / "fp16", checkpoint, torch.float16)
+    assert torch.equal(load_model(tmp_path / "fp32").log_probs([audio])[0], reference)
+    assert torch.allclose(load_model(tmp_path / "fp16").log_probs([audio])[0], reference, atol=2e-2)
+    # Half precision halves the file; no pickle is involved (safetensors is a header plus raw tensors).
+    size32 = (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    size16 = (tmp_path / "fp16" / "model.safetensors").stat().st_size
+    assert size16 < 0.6 * size32
+    assert json.loads((tmp_path / "fp16" / "config.json").read_text())["model"]["hidden_size"] == 32
+
+
+def test_package_command_writes_a_release_that_transcribes(tmp_path):
+    save_checkpoint(tmp_path / "run" / "best.pt", random_checkpoint())
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "package", str(tmp_path / "run"), "--out",
+                             str(tmp_path / "release")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "model.safetensors" in result.stdout
+    metadata = json.loads((tmp_path / "release" / "config.json").read_text())["metadata"]
+    assert metadata == {"checkpoint": "best.pt", "step": 7, "epoch": 1, "best_dev_wer": 0.5}
+    assert isinstance(asr.load_model(tmp_path / "release").transcribe(np.zeros(8000, np.float32), 16000), str)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("config_garbage", "config.json: not a readable model config"),
+    ("config_wrong_format", "config.json: not an asr model config"),
+    ("weights_missing", "model.safetensors: not readable weights"),
+    ("weights_garbage", "model.safetensors: not readable weights"),
+    ("weights_wrong_shape", "does not match"),
+])
+def test_damaged_release_is_refused(tmp_path, damage, reason):
+    release = save_release(tmp_path / "release", random_checkpoint())
+    config, weights = release / "config.json", release / "model.safetensors"
+    if damage == "config_garbage":
+        config.write_bytes(b"\x00\xff not json")
+    elif damage == "config_wrong_format":
+        config.write_text(json.dumps({"format": "something-else"}))
+    elif damage == "weights_missing":
+        weights.unlink()
+    elif damage == "weights_garbage":
+        weights.write_bytes(b"garbage" * 100)
+    else:
+        data = json.loads(config.read_text())
+        data["model"]["hidden_size"] = 64
+        config.write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=reason):
+        load_model(release)
+
+
+def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
+    assert (PRETRAINED_DIR / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
+    assert load_release(PRETRAINED_DIR)["config"]["model"]["num_layers"] >= 1
+    model = asr.load_model()  # no path: the bundled model
+    entries = read_manifest(tiny_corpus / "train.jsonl")
+    hypotheses = model.transcribe_files([e["audio_filepath"] for e in entries])
+    report = score([e["text"] for e in entries], hypotheses)
+    # The bundled model never saw these sentences; its synthetic test split has CER ~21 % (RESULTS.md).
+    assert report.cer < 0.35, (report.wer, report.cer, hypotheses[:3])
