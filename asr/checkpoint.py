@@ -70,6 +70,27 @@ def build_model(checkpoint: dict[str, Any], path: str = "checkpoint") -> tuple[B
     return model.eval(), features.eval(), vocab
 
 
+def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
+    """The mean of several checkpoints' model weights (usually the last epochs of one run), which is often a
+    little more accurate than any of them; config, features and state come from the last one."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    checkpoints = [load_checkpoint(p) for p in paths]
+    last = checkpoints[-1]
+    keys = last["model"].keys()
+    for path, checkpoint in zip(paths, checkpoints):
+        if checkpoint["model"].keys() != keys or checkpoint.get("config", {}).get("model") != last["config"]["model"]:
+            raise CheckpointError(f"{path}: a different model from {paths[-1]}; only checkpoints of one run average")
+    model = {}
+    for key, value in last["model"].items():
+        if value.is_floating_point():
+            model[key] = sum(c["model"][key].double() for c in checkpoints).div(len(checkpoints)).to(value.dtype)
+        else:
+            model[key] = value
+    state = dict(last.get("state", {}), averaged=[p.name for p in paths])
+    return {"config": last["config"], "model": model, "features": last["features"], "state": state}
+
+
 def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dtype: torch.dtype = torch.float16,
                  metadata: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint's network as a release: safetensors weights (no pickle) + the configs as JSON.

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ASRError
+from .errors import ASRError, CheckpointError
 
 EXIT_ERROR = 1
 
@@ -16,10 +16,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = load_config(ExperimentConfig, args.config, args.overrides)
     trainer = Trainer(config)
-    if args.resume:
-        trainer.resume(None if args.resume is True else args.resume)
-    state = trainer.run()
-    print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
+    try:
+        if args.resume:
+            trainer.resume(None if args.resume is True else args.resume)
+        state = trainer.run()
+    finally:
+        trainer.dist.shutdown()
+    if trainer.dist.is_main:
+        print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -47,6 +51,22 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
     texts = transcriber.transcribe_files(args.files)
     for path, text in zip(args.files, texts):
         print(f"{path}\t{text}" if len(args.files) > 1 else text)
+
+
+def cmd_average(args: argparse.Namespace) -> None:
+    from .checkpoint import average_checkpoints, save_checkpoint
+
+    paths = [Path(p) for p in args.checkpoints]
+    if args.last < 1:
+        raise CheckpointError(f"--last must be at least 1, got {args.last}")
+    if len(paths) == 1 and paths[0].is_dir():
+        run = paths[0]
+        paths = sorted(run.glob("epoch-*.pt"))[-args.last:]
+        if not paths:
+            raise CheckpointError(f"{run}: no epoch-*.pt checkpoints (train.keep_epoch_checkpoints keeps them)")
+    out = Path(args.out) if args.out else paths[-1].parent / f"average-{len(paths)}.pt"
+    save_checkpoint(out, average_checkpoints(paths))
+    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
 
 
 def cmd_package(args: argparse.Namespace) -> None:
@@ -89,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
     transcribe.add_argument("--device", default="cpu", help="cpu or cuda")
     transcribe.set_defaults(func=cmd_transcribe)
+
+    average = sub.add_parser("average", help="average the weights of the last epochs' checkpoints")
+    average.add_argument("checkpoints", nargs="+", help="a run folder (its epoch-*.pt) or checkpoint files")
+    average.add_argument("--last", type=int, default=5, help="with a run folder: how many of the last epochs")
+    average.add_argument("--out", help="output checkpoint (default: average-N.pt beside the inputs)")
+    average.set_defaults(func=cmd_average)
 
     package = sub.add_parser("package", help="turn a training checkpoint into a release (safetensors + JSON)")
     package.add_argument("checkpoint", help="checkpoint file or run folder (its best.pt)")

@@ -96,6 +96,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     batches from shortest to longest (SortaGrad: short utterances first stabilize early CTC training); later
     epochs shuffle the batch order with a seed derived from (seed, epoch), so any epoch can be replayed exactly.
     `start_batch` skips the batches already trained when resuming in the middle of an epoch.
+
+    Under data-parallel training, process `rank` of `num_replicas` takes every num_replicas-th batch of the epoch's
+    order; the few batches left over are dropped so every process runs the same number of steps (DDP synchronizes
+    each step). With SortaGrad, the processes' batches at one step have similar lengths.
     """
 
     def __init__(
@@ -105,8 +109,12 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         sortagrad: bool = True,
         max_batch_size: int = 256,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.sortagrad = sortagrad
         self.epoch = 0
         self.start_batch = 0
@@ -126,15 +134,20 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
         self.start_batch = start_batch
 
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch for this process."""
+        return len(self.batches) // self.num_replicas
+
     def epoch_batches(self) -> list[list[int]]:
-        if self.epoch == 0 and self.sortagrad:
-            return list(self.batches)
+        """This process's batches of the current epoch, in order."""
         batches = list(self.batches)
-        random.Random(self.seed * 100_003 + self.epoch).shuffle(batches)
-        return batches
+        if not (self.epoch == 0 and self.sortagrad):
+            random.Random(self.seed * 100_003 + self.epoch).shuffle(batches)
+        return batches[self.rank : self.num_batches * self.num_replicas : self.num_replicas]
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.epoch_batches()[self.start_batch :]
 
     def __len__(self) -> int:
-        return len(self.batches) - self.start_batch
+        return self.num_batches - self.start_batch

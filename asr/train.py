@@ -1,6 +1,7 @@
 """Training: CTC loss on a BiLSTM over log-mel features, with checkpoints that resume exactly.
 
 Reads top to bottom: configs, set-up (data, model, optimizer), the step, the epoch loop with dev scoring.
+The same code runs as one process or as N data-parallel processes under torchrun (see distributed.py).
 """
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from typing import Any
 import torch
 import yaml
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .augment import AugmentConfig, WaveformAugment
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import resolve_device, to_dict
+from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .errors import ConfigError
 from .evaluate import evaluate_manifest
@@ -52,6 +55,9 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
     save_every_steps: int = 500
     log_every_steps: int = 20
+    tensorboard: bool = True  # scalars in OUT_DIR/tensorboard besides log.jsonl
+    keep_epoch_checkpoints: int = 5  # model-only checkpoints of the last N epochs, for `asr average`
+    early_stop_patience: int = 0  # stop after this many epochs without a better dev WER (0: never)
 
 
 @dataclass
@@ -77,6 +83,17 @@ class TrainState:
     skipped_long: int = 0  # training utterances over max_duration_s
     dropped_short: int = 0  # utterances whose target is longer than the model's output frames
     skipped_nonfinite: int = 0  # batches whose loss was NaN/Inf; their gradients are never applied
+    epochs_without_improvement: int = 0
+    world_size: int = 1  # processes that trained; resuming needs the same number
+
+
+@dataclass
+class StepResult:
+    """One optimizer step, summed or averaged over all processes."""
+
+    loss: float | None  # mean CTC loss per character over the step's utterances; None: step skipped
+    grad_norm: float | None
+    audio_seconds: float
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
@@ -113,25 +130,28 @@ class Trainer:
         if cfg.precision not in ("bf16", "fp16", "fp32"):
             raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
         self.config = config
-        self.log = log
+        self.dist, self.device = distributed.setup(cfg.device)
+        self.log = log if self.dist.is_main else (lambda *_: None)
         self.out_dir = Path(cfg.out_dir)
-        self.device = resolve_device(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        # Rank 0 seeds like a single-process run (DDP copies its initial weights to the others); the other ranks
+        # get their own dropout and SpecAugment draws.
+        random.seed(cfg.seed + self.dist.rank)
+        torch.manual_seed(cfg.seed + self.dist.rank)
 
         self.vocab = Vocabulary(list(config.vocab))
         config.model.vocab_size = len(self.vocab)
         config.model.input_dim = config.features.n_mels
-        self.state = TrainState()
+        self.state = TrainState(world_size=self.dist.world_size)
 
         entries = read_manifest(cfg.train_manifest)
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
         self.state.skipped_long = len(entries) - len(kept)
         augment = WaveformAugment(config.augment, config.features.sample_rate) if config.augment.enabled else None
         self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
-        self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed)
+        self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
+                                          num_replicas=self.dist.world_size, rank=self.dist.rank)
         self.loader = DataLoader(
             self.train_set,
             batch_sampler=self.sampler,
@@ -147,8 +167,12 @@ class Trainer:
         self.features = LogMel(config.features).to(self.device)
         self.augment = SpecAugment(config.spec_augment).to(self.device)
         self.model = BiLSTMCTC(config.model).to(self.device)
+        self.network = self.model  # what the step calls: the model, or its DDP wrapper
+        if self.dist.enabled:
+            self.network = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.total_steps = cfg.epochs * len(self.sampler.batches)
+        self.total_steps = cfg.epochs * self.sampler.num_batches
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio)
         )
@@ -166,13 +190,25 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "state": to_dict(self.state),
-            "rng": rng_state(),
+            "rng": self.dist.gather(rng_state()),  # one per process, so each resumes its own random stream
         }
 
-    def save(self, name: str) -> Path:
-        path = self.out_dir / name
-        save_checkpoint(path, self.checkpoint())
-        return path
+    def save(self, name: str) -> None:
+        """Every process calls this at the same point (the RNG states are gathered); rank 0 writes."""
+        checkpoint = self.checkpoint()
+        if self.dist.is_main:
+            save_checkpoint(self.out_dir / name, checkpoint)
+
+    def save_epoch_checkpoint(self) -> None:
+        """A model-only checkpoint per epoch (loadable like best.pt), keeping the last few for averaging."""
+        keep = self.config.train.keep_epoch_checkpoints
+        if not keep or not self.dist.is_main:
+            return
+        save_checkpoint(self.out_dir / f"epoch-{self.state.epoch:04d}.pt", {
+            "config": to_dict(self.config), "model": self.model.state_dict(),
+            "features": self.features.state_dict(), "state": to_dict(self.state)})
+        for old in sorted(self.out_dir.glob("epoch-*.pt"))[:-keep]:
+            old.unlink()
 
     def resume(self, path: str | Path | None = None) -> None:
         """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states."""
@@ -184,49 +220,57 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
-        set_rng_state(ckpt["rng"])
+        if self.state.world_size != self.dist.world_size:
+            raise ConfigError(f"{path}: written by {self.state.world_size} training process(es); resume it with "
+                              f"the same number (this run has {self.dist.world_size})")
+        rng = ckpt["rng"]
+        set_rng_state(rng[self.dist.rank] if isinstance(rng, list) else rng)  # a list since multi-process runs
         self.log(f"resumed from {path} at step {self.state.step} (epoch {self.state.epoch}, "
                  f"batch {self.state.batch_in_epoch})")
 
     # -- one optimizer step -----------------------------------------------------------------------------------
-    def train_step(self, batch: Batch) -> float | None:
-        """Forward, CTC loss, backward, clip, step. Returns the loss, or None if the batch was not applied."""
+    def train_step(self, batch: Batch) -> StepResult:
+        """Forward, CTC loss, backward, clip, step; the same decisions on every process."""
         cfg = self.config.train
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             feats, frames = self.features(batch.waveforms, batch.lengths)
-            log_probs, out_lengths = self.model(self.augment(feats), frames)
-        # CTC cannot emit a target longer than its frames; such utterances (too fast, or mislabelled) would
-        # only produce infinite losses, so they are dropped here and counted.
+            log_probs, out_lengths = self.network(self.augment(feats), frames)
+        # zero_infinity: an impossible alignment (target longer than the frames, or repeated letters that need
+        # more blank frames than there are) gives 0 instead of inf and no gradient.
+        losses = F.ctc_loss(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths,
+                            blank=self.vocab.blank_id, reduction="none", zero_infinity=True)
+        # CTC cannot emit a target longer than its frames; such utterances (too fast, or mislabelled) are
+        # dropped and counted.
         ok = batch.target_lengths <= out_lengths
-        self.state.dropped_short += int((~ok).sum())
-        if not ok.any():
-            return None
-        # zero_infinity: an utterance can still be impossible when repeated letters need extra blank frames.
-        loss = F.ctc_loss(
-            log_probs[ok].transpose(0, 1),
-            batch.targets[ok],
-            out_lengths[ok],
-            batch.target_lengths[ok],
-            blank=self.vocab.blank_id,
-            reduction="mean",
-            zero_infinity=True,
-        )
+        local_sum = (losses / batch.target_lengths.clamp(min=1))[ok].sum()
+        finite = bool(torch.isfinite(local_sum))
+        # One collective per step: totals over all processes, so every process takes the same decisions.
+        n_ok, n_dropped, n_nonfinite, loss_sum, audio_samples = self.dist.all_reduce_sum(
+            [float(ok.sum()), float((~ok).sum()), float(not finite), float(local_sum.detach()) if finite else 0.0,
+             float(batch.lengths.sum())], self.device)
+        self.state.dropped_short += int(n_dropped)
+        audio_seconds = audio_samples / self.config.features.sample_rate
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if n_ok == 0:
+            return StepResult(None, None, audio_seconds)
+        if n_nonfinite:
             self.state.skipped_nonfinite += 1
-            return None
+            return StepResult(None, None, audio_seconds)
+        # Sum over this process's utterances, scaled so that DDP's gradient average over processes equals the
+        # gradient of the mean over all utterances of the global batch (exactly what one process would compute).
+        loss = local_sum * (self.dist.world_size / n_ok)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        if not torch.isfinite(grad_norm):
+        if not torch.isfinite(grad_norm):  # gradients are identical on all processes after DDP's all-reduce
             self.state.skipped_nonfinite += 1
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update()
-            return None
+            return StepResult(None, None, audio_seconds)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return loss.item()
+        return StepResult(loss_sum / n_ok, float(grad_norm), audio_seconds)
 
     # -- evaluation -------------------------------------------------------------------------------------------
     def evaluate_dev(self) -> tuple[float, float]:
@@ -239,62 +283,118 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self) -> TrainState:
         cfg = self.config.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.config), sort_keys=False))
-        self.log(f"model: {self.model.num_parameters():,} parameters; device {self.device}; "
+        main = self.dist.is_main
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            effective = yaml.safe_dump(to_dict(self.config), sort_keys=False)
+            (self.out_dir / "config.yaml").write_text(effective)
+            self.log(effective.rstrip())
+        self.log(f"model: {self.model.num_parameters():,} parameters; device {self.device}"
+                 f"{f' x {self.dist.world_size} processes' if self.dist.enabled else ''}; "
                  f"{len(self.train_set)} training utterances ({sum(self.train_set.durations()) / 3600:.2f} h) "
-                 f"in {len(self.sampler.batches)} batches per epoch; {self.state.skipped_long} skipped as too long")
-        log_file = open(self.out_dir / "log.jsonl", "a", encoding="utf-8")
+                 f"in {self.sampler.num_batches} batches per epoch per process; "
+                 f"{self.state.skipped_long} skipped as too long")
+        tracker = Tracker(self.out_dir, cfg.tensorboard) if main else None
         max_steps = cfg.max_steps or self.total_steps
         try:
             while self.state.epoch < cfg.epochs and self.state.step < max_steps:
-                self.train_epoch(max_steps, log_file)
-                if self.state.batch_in_epoch < len(self.sampler.batches):
+                self.train_epoch(max_steps, tracker)
+                if self.state.batch_in_epoch < self.sampler.num_batches:
                     break  # max_steps reached mid-epoch; train_epoch saved last.pt
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-                record: dict[str, Any] = {"epoch": self.state.epoch, "step": self.state.step}
-                if self.dev_entries:
-                    wer, cer = self.evaluate_dev()
-                    record |= {"dev_wer": wer, "dev_cer": cer}
-                    self.log(f"epoch {self.state.epoch}: step {self.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
-                    if wer < self.state.best_dev_wer:
-                        self.state.best_dev_wer = wer
-                        self.save("best.pt")
-                self.save("last.pt")
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
+                if self.end_epoch(tracker):
+                    break
             if not self.dev_entries:
                 self.save("best.pt")
         finally:
-            log_file.close()
+            if tracker:
+                tracker.close()
         self.log(f"done at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
                  f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches")
         return self.state
 
-    def train_epoch(self, max_steps: int, log_file) -> None:
+    def end_epoch(self, tracker: Tracker | None) -> bool:
+        """Score dev, keep best/last/epoch checkpoints; True when early stopping ends training."""
+        cfg = self.config.train
+        record: dict[str, Any] = {"epoch": self.state.epoch, "step": self.state.step}
+        improved = False
+        if self.dev_entries:
+            scores = self.evaluate_dev() if self.dist.is_main else None
+            wer, cer = self.dist.broadcast(scores)  # the others wait while rank 0 scores
+            record |= {"dev_wer": wer, "dev_cer": cer}
+            self.log(f"epoch {self.state.epoch}: step {self.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
+            improved = wer < self.state.best_dev_wer
+            if improved:
+                self.state.best_dev_wer = wer
+                self.state.epochs_without_improvement = 0
+                self.save("best.pt")
+            else:
+                self.state.epochs_without_improvement += 1
+        self.save("last.pt")
+        self.save_epoch_checkpoint()
+        if tracker:
+            tracker.write(record)
+        patience = cfg.early_stop_patience
+        if patience and self.dev_entries and self.state.epochs_without_improvement >= patience:
+            self.log(f"early stop: dev WER has not improved for {patience} epochs (best {self.state.best_dev_wer:.2%})")
+            return True
+        return False
+
+    def train_epoch(self, max_steps: int, tracker: Tracker | None) -> None:
         cfg = self.config.train
         self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
         self.train_set.set_epoch(self.state.epoch)  # workers copy the dataset when the loader's iterator starts
         self.model.train()
         self.augment.train()
-        bar = tqdm(total=len(self.sampler.batches), initial=self.state.batch_in_epoch,
-                   desc=f"epoch {self.state.epoch}", unit="batch", dynamic_ncols=True, leave=False)
+        bar = tqdm(total=self.sampler.num_batches, initial=self.state.batch_in_epoch, desc=f"epoch {self.state.epoch}",
+                   unit="batch", dynamic_ncols=True, leave=False, disable=not self.dist.is_main)
         audio_seconds, started = 0.0, time.perf_counter()
         for batch in self.loader:
-            loss = self.train_step(batch.to(self.device))
+            result = self.train_step(batch.to(self.device))
             self.state.step += 1
             self.state.batch_in_epoch += 1
-            audio_seconds += float(batch.lengths.sum()) / self.config.features.sample_rate
+            audio_seconds += result.audio_seconds
             speed = audio_seconds / (time.perf_counter() - started)
             bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}" if loss is not None else "skip", audio_s_per_s=f"{speed:.0f}")
-            if self.state.step % cfg.log_every_steps == 0:
-                log_file.write(json.dumps({"step": self.state.step, "loss": loss, "audio_s_per_s": round(speed, 1),
-                                           "lr": self.scheduler.get_last_lr()[0]}) + "\n")
+            bar.set_postfix(loss=f"{result.loss:.3f}" if result.loss is not None else "skip",
+                            audio_s_per_s=f"{speed:.0f}")
+            if tracker and self.state.step % cfg.log_every_steps == 0:
+                tracker.write({"step": self.state.step, "loss": result.loss, "grad_norm": result.grad_norm,
+                               "lr": self.scheduler.get_last_lr()[0], "audio_s_per_s": round(speed, 1)})
             if cfg.save_every_steps and self.state.step % cfg.save_every_steps == 0:
                 self.save("last.pt")
             if self.state.step >= max_steps:
                 self.save("last.pt")
                 break
         bar.close()
+
+
+class Tracker:
+    """Training records to OUT_DIR/log.jsonl (one JSON object per line) and, optionally, TensorBoard scalars."""
+
+    def __init__(self, out_dir: Path, tensorboard: bool) -> None:
+        self.file = open(out_dir / "log.jsonl", "a", encoding="utf-8")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("train.tensorboard needs the tensorboard package (pip install tensorboard), "
+                                  "or set train.tensorboard=false") from None
+            self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.writer:
+            group = "dev" if "epoch" in record else "train"
+            for key, value in record.items():
+                if key not in ("step", "epoch") and value is not None:
+                    self.writer.add_scalar(f"{group}/{key.removeprefix('dev_')}", value, record["step"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer:
+            self.writer.close()

@@ -105,3 +105,45 @@ def test_resume_continues_exactly(tiny_corpus: Path, tmp_path: Path):
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
     a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
     assert all(torch.equal(a[k]["exp_avg_sq"], b[k]["exp_avg_sq"]) and a[k]["step"] == b[k]["step"] for k in a)
+
+
+def test_run_folder_holds_log_tensorboard_and_last_epochs(trained_run: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    epochs = [r for r in records if "dev_wer" in r]
+    assert len(epochs) == 45 and all(r["grad_norm"] > 0 and r["lr"] > 0 and r["audio_s_per_s"] > 0 for r in steps)
+    events = EventAccumulator(str(trained_run / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/grad_norm", "train/audio_s_per_s", "dev/wer", "dev/cer"} <= tags
+    assert [e.value for e in events.Scalars("dev/wer")] == pytest.approx([r["dev_wer"] for r in epochs])
+    assert sorted(p.name for p in trained_run.glob("epoch-*.pt")) == [f"epoch-{e:04d}.pt" for e in range(41, 46)]
+    assert (trained_run / "config.yaml").is_file()
+
+
+def test_average_of_the_last_epochs(trained_run: Path, tiny_corpus: Path, tmp_path: Path):
+    out = tmp_path / "avg.pt"
+    result = subprocess.run([sys.executable, "-m", "asr.cli", "average", str(trained_run), "--last", "3",
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "epoch-0043.pt, epoch-0044.pt, epoch-0045.pt" in result.stdout
+    averaged = torch.load(out, weights_only=True)["model"]
+    parts = [torch.load(trained_run / f"epoch-{e:04d}.pt", weights_only=True)["model"] for e in (43, 44, 45)]
+    for name, tensor in averaged.items():
+        assert torch.allclose(tensor, sum(p[name] for p in parts) / 3, atol=1e-6), name
+    model = asr.load_model(out)
+    entries = read_manifest(tiny_corpus / "train.jsonl")
+    report = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
+    assert report.cer < 0.10  # the averaged weights still know the corpus
+
+
+def test_early_stopping_ends_training_when_dev_stops_improving(tiny_corpus: Path, tmp_path: Path):
+    # Two epochs are far too few to leave WER 100 %, so the second epoch does not improve on the first.
+    trainer = make_trainer(tiny_corpus, tmp_path / "run", "train.epochs=6", "train.early_stop_patience=1",
+                           "train.tensorboard=false", f"train.dev_manifest={tiny_corpus / 'train.jsonl'}",
+                           "train.lr=1e-5")
+    state = trainer.run()
+    assert state.epoch == 2 and state.epochs_without_improvement == 1
+    assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
