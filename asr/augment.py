@@ -16,6 +16,7 @@ from .audio import load_audio, resample
 from .errors import ConfigError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}
+NOISE_BANK_S = 30.0  # seconds of each generated noise colour; utterances take a random stretch of it
 
 
 @dataclass
@@ -58,8 +59,8 @@ def add_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
     if len(noise) < len(audio):
         noise = np.tile(noise, math.ceil(len(audio) / len(noise)))
     noise = noise[: len(audio)]
-    signal_power = float(np.mean(audio.astype(np.float64) ** 2))
-    noise_power = float(np.mean(noise.astype(np.float64) ** 2))
+    signal_power = float(np.dot(audio, audio)) / len(audio)
+    noise_power = float(np.dot(noise, noise)) / len(noise)
     if signal_power == 0 or noise_power == 0:
         return audio
     scale = math.sqrt(signal_power / (noise_power * 10 ** (snr_db / 10)))
@@ -120,6 +121,11 @@ class WaveformAugment:
         self.config = config
         self.sample_rate = sample_rate
         self.noise_files = _audio_files(config.noise_dir, "noise") if config.noise_dir else []
+        # Generating noise per utterance costs more than all the other augmentations together; stationary noise
+        # loses nothing by being cut from a fixed bank at a random offset.
+        bank_rng = np.random.default_rng(0)
+        self.noise_bank = [] if self.noise_files or not config.noise_prob else [
+            coloured_noise(int(NOISE_BANK_S * sample_rate), exponent, bank_rng) for exponent in (0.0, 1.0, 2.0)]
         self.rir_files = _audio_files(config.rir_dir, "impulse response") if config.rir_dir else []
 
     def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -140,6 +146,7 @@ class WaveformAugment:
     def _noise(self, num_samples: int, rng: np.random.Generator) -> np.ndarray:
         if self.noise_files:
             noise = load_audio(self.noise_files[rng.integers(len(self.noise_files))], target_rate=self.sample_rate)
-            start = int(rng.integers(max(1, len(noise) - num_samples + 1)))
-            return noise[start : start + num_samples]
-        return coloured_noise(num_samples, float(rng.choice([0.0, 1.0, 2.0])), rng)
+        else:
+            noise = self.noise_bank[rng.integers(len(self.noise_bank))]  # white, pink or brown
+        start = int(rng.integers(max(1, len(noise) - num_samples + 1)))
+        return noise[start : start + num_samples]

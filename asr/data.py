@@ -55,7 +55,9 @@ class SpeechDataset(Dataset):
         self.sample_rate = sample_rate
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
+        # In shared memory: persistent loader workers keep their copy of the dataset across epochs, yet must see
+        # the epoch the trainer sets (it is set before each epoch's first index is sent to them).
+        self._epoch = torch.zeros((), dtype=torch.long).share_memory_()
         self.texts = [normalize(e["text"]) for e in entries]
         for entry, text in zip(entries, self.texts):
             if not vocab.covers(text):
@@ -69,7 +71,11 @@ class SpeechDataset(Dataset):
         return [float(e["duration"]) for e in self.entries]
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self._epoch.fill_(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, str, list[int], int]:
         audio = load_audio(self.entries[index]["audio_filepath"], target_rate=self.sample_rate)

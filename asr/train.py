@@ -157,6 +157,7 @@ class Trainer:
             batch_sampler=self.sampler,
             collate_fn=collate,
             num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,  # no worker start-up cost at every epoch
             pin_memory=self.device.type == "cuda",
             # A private generator: creating the loader's iterator must not draw from the global RNG,
             # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.
@@ -344,7 +345,7 @@ class Trainer:
     def train_epoch(self, max_steps: int, tracker: Tracker | None) -> None:
         cfg = self.config.train
         self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
-        self.train_set.set_epoch(self.state.epoch)  # workers copy the dataset when the loader's iterator starts
+        self.train_set.set_epoch(self.state.epoch)
         self.model.train()
         self.augment.train()
         bar = tqdm(total=self.sampler.num_batches, initial=self.state.batch_in_epoch, desc=f"epoch {self.state.epoch}",

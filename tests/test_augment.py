@@ -140,3 +140,24 @@ def test_dataset_augments_differently_per_epoch_and_replays(tmp_path):
     assert np.array_equal(dataset[0][0], by_epoch[2])
     plain = SpeechDataset(entries, Vocabulary(), RATE)
     assert np.allclose(plain[0][0], sine(200.0), atol=1e-4)
+
+
+def test_persistent_loader_workers_follow_the_epoch(tmp_path):
+    from torch.utils.data import DataLoader
+
+    entries = []
+    for i in range(3):
+        path = tmp_path / f"{i}.wav"
+        soundfile.write(path, sine(200.0 + 50 * i), RATE)
+        entries.append({"audio_filepath": str(path), "duration": 1.0, "text": "a"})
+    config = AugmentConfig(speed_factors=[0.9, 1.0, 1.1], noise_prob=0.5, reverb_prob=0.5)
+    dataset = SpeechDataset(entries, Vocabulary(), RATE, WaveformAugment(config, RATE), seed=3)
+    loader = DataLoader(dataset, batch_size=None, num_workers=1, persistent_workers=True)
+    outputs = []
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        from_workers = [item[0] for item in loader]
+        direct = [dataset[i][0] for i in range(len(dataset))]  # computed here, in this process, for this epoch
+        assert all(np.array_equal(a, b) for a, b in zip(from_workers, direct)), f"epoch {epoch}"
+        outputs.append(from_workers)
+    assert any(not np.array_equal(a, b) for a, b in zip(outputs[0], outputs[2]))  # epochs differ
