@@ -38,6 +38,9 @@ class SpecAugmentConfig:
     freq_mask_width: int = 15
     time_masks: int = 2
     time_mask_width: int = 40
+    # Stretch each utterance's mel axis by a random factor in [1 - freq_warp, 1 + freq_warp] (0: off), in the
+    # spirit of vocal tract length perturbation: the same words from shorter or longer vocal tracts.
+    freq_warp: float = 0.0
     enabled: bool = True
 
 
@@ -90,8 +93,24 @@ class LogMel(nn.Module):
         return feats * mask, frames  # padding is exactly zero
 
 
+def warp_frequency(feats: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Stretch (batch, frames, bins) features along the bins by per-utterance factors, interpolating linearly.
+
+    Output bin j takes input bin j / factor: a factor above 1 moves energy up (formants of a shorter vocal
+    tract); bins past the top repeat the last one. Zero padding frames stay zero.
+    """
+    bins = feats.shape[-1]
+    source = (torch.arange(bins, device=feats.device)[None, :] / factors[:, None]).clamp(max=bins - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=bins - 1)
+    weight = (source - low).unsqueeze(1).to(feats.dtype)  # (batch, 1, bins)
+    expand = (-1, feats.shape[1], -1)
+    return torch.lerp(feats.gather(2, low.unsqueeze(1).expand(*expand)),
+                      feats.gather(2, high.unsqueeze(1).expand(*expand)), weight)
+
+
 class SpecAugment(nn.Module):
-    """Random frequency and time masks, independent per utterance; the identity in eval mode."""
+    """Random frequency warping, frequency and time masks, independent per utterance; the identity in eval mode."""
 
     def __init__(self, config: SpecAugmentConfig) -> None:
         super().__init__()
@@ -102,6 +121,9 @@ class SpecAugment(nn.Module):
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         if not self.training or not self.config.enabled:
             return feats
+        if self.config.freq_warp > 0:
+            factors = 1 + (torch.rand(feats.shape[0], device=feats.device) * 2 - 1) * self.config.freq_warp
+            feats = warp_frequency(feats, factors)
         spec = feats.transpose(1, 2).unsqueeze(1)  # torchaudio masks want (batch, channel, freq, time)
         for _ in range(self.config.freq_masks):
             spec = self.freq(spec)

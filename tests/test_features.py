@@ -83,3 +83,20 @@ def test_spec_augment_masks_in_training_only():
 def test_invalid_normalize_mode():
     with pytest.raises(ValueError, match="normalize"):
         LogMel(FeatureConfig(normalize="batch"))
+
+
+def test_frequency_warp_moves_formants_and_keeps_padding():
+    from asr.features import warp_frequency
+
+    feats = torch.zeros(3, 5, 80)
+    feats[:, :4, 40] = 1.0  # one "formant" at bin 40; frame 4 is padding
+    warped = warp_frequency(feats, torch.tensor([1.0, 1.1, 0.9]))
+    assert torch.equal(warped[0], feats[0])  # factor 1: unchanged
+    assert int(warped[1, 0].argmax()) == 44 and int(warped[2, 0].argmax()) == 36
+    assert torch.all(warped[:, 4] == 0)
+    augment = SpecAugment(SpecAugmentConfig(freq_masks=0, time_masks=0, freq_warp=0.1))
+    assert torch.equal(augment.eval()(feats), feats)
+    torch.manual_seed(0)
+    trained = augment.train()(feats)
+    peaks = trained[:, 0].argmax(-1)
+    assert all(36 <= int(p) <= 44 for p in peaks) and len(set(peaks.tolist())) > 1
