@@ -10,6 +10,7 @@ import numpy as np
 from .errors import AudioError
 
 SAMPLE_RATE = 16000
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}  # what folders of recordings are searched for
 
 
 def load_audio(

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio, resample
+from .audio import AUDIO_SUFFIXES, load_audio, resample
 from .errors import ConfigError
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}
 NOISE_BANK_S = 30.0  # seconds of each generated noise colour; utterances take a random stretch of it
 
 

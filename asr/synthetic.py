@@ -7,7 +7,6 @@ voices never occur in training, so dev/test measure generalization to unseen voi
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import logging
@@ -29,6 +28,7 @@ import soundfile
 from tqdm import tqdm
 
 from .audio import SAMPLE_RATE, load_audio
+from .corpora import stable_unit
 from .errors import AudioError, ManifestError
 from .manifest import read_manifest, write_manifest
 from .text import Vocabulary, normalize
@@ -293,14 +293,9 @@ def _wordnet_examples() -> Iterator[tuple[str, str]]:
                     yield f"wordnet/{pos}", example
 
 
-def _stable_unit(key: str) -> float:
-    """A number in [0, 1) that depends only on key (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
-
-
 def split_of(text: str) -> str:
     """The split ('train', 'dev' or 'test') of a normalized sentence, fixed by a hash of its text."""
-    unit = _stable_unit(text)
+    unit = stable_unit(text)
     return "test" if unit < TEST_FRACTION else "dev" if unit < TEST_FRACTION + DEV_FRACTION else "train"
 
 
@@ -316,7 +311,7 @@ def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
             variants_by_gender[voice.gender].add(voice.variant)
     held_variants: set[str] = set()
     for names in variants_by_gender.values():
-        ranked = sorted(names, key=lambda name: _stable_unit(f"variant:{name}"))
+        ranked = sorted(names, key=lambda name: stable_unit(f"variant:{name}"))
         held_variants.update(ranked[:round(len(ranked) * HELD_OUT_VARIANT_FRACTION)])
 
     def held_out(voice: Voice) -> bool:

@@ -13,6 +13,9 @@ DEFAULT_CHARS: tuple[str, ...] = (" ", "'", *string.ascii_lowercase)
 
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "@": " at ", "=": " equals ", "$": " dollars "}
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+# Latin letters that Unicode does not decompose into a base letter plus accent, spelled the usual English way.
+_LIGATURES = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "ł": "l",
+                            "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"})
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _CURRENCY = re.compile(r"\$(\d+(?:,\d{3})*(?:\.\d+)?)")
@@ -31,13 +34,13 @@ def normalize(text: str) -> str:
 
     Keeps only a-z, space and word-internal apostrophes ("don't", "o'clock").
     """
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).translate(_LIGATURES)
     text = _CURRENCY.sub(r" \1 dollars ", text)
     text = _ORDINAL.sub(lambda m: " " + num2words(int(m.group(1)), to="ordinal") + " ", text)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
     text = _NUMBER.sub(_number_words, text)
-    # Strip accents (café -> cafe) before dropping everything outside the alphabet.
+    # Strip accents (café -> cafe; Straße -> strasse above) before dropping everything outside the alphabet.
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     text = re.sub(r"[^a-z' ]+", " ", text)
     words = (word.strip("'") for word in text.split())

@@ -45,3 +45,7 @@ def test_vocabulary_can_be_extended():
     assert vocab.decode(vocab.encode("x-ray")) == "x-ray"
     with pytest.raises(ValueError):
         Vocabulary([" ", "a", "a"])
+
+
+def test_latin_letters_without_decomposition_are_spelled_out():
+    assert normalize("Straße, Æsir, Œuvre, Øresund, Łódź, Þór") == "strasse aesir oeuvre oresund lodz thor"

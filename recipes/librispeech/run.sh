@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The LibriSpeech recipe from a copy on disk (nothing is downloaded): install what is missing, write manifests,
+# train on the 960 hours, score test-clean and test-other.
+#   bash recipes/librispeech/run.sh /data/LibriSpeech               # the folder holding the subset folders
+#   bash recipes/librispeech/run.sh /data/LibriSpeech train.epochs=10   # extra arguments are config overrides
+#   SUBSETS="train-clean-100 dev-clean test-clean test-other" TRAIN=train-clean-100 \
+#     bash recipes/librispeech/run.sh /data/LibriSpeech       # 100 hours only
+set -euo pipefail
+if [ $# -lt 1 ]; then echo "usage: $0 LIBRISPEECH_ROOT [section.key=value ...]" >&2; exit 2; fi
+root=$(realpath -m "$1"); shift
+cd "$(dirname "$0")/../.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+data=${DATA:-data/librispeech}
+exp=${EXP:-exp/librispeech}
+# shellcheck disable=SC2086  # SUBSETS is a list of words
+python recipes/librispeech/prepare.py "$root" --out "$data" --jobs "$(nproc)" ${SUBSETS:+--subsets $SUBSETS}
+asr train recipes/librispeech/config.yaml "train.train_manifest=$data/${TRAIN:-train-960}.jsonl" \
+  "train.dev_manifest=$data/dev-clean.jsonl" "train.out_dir=$exp" "$@"
+for test in test-clean test-other; do
+  asr evaluate --model "$exp" --manifest "$data/$test.jsonl" --report "$exp/$test.report.jsonl" \
+    --device "${DEVICE:-cpu}" --worst 5
+done
