@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
 import torchaudio
@@ -76,13 +77,37 @@ class LogMel(nn.Module):
         self.register_buffer("global_std", torch.ones(config.n_mels))
 
     @torch.no_grad()
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_mel(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Unnormalized log-mel (batch, frames, n_mels), frame lengths, and the (batch, frames, 1) validity mask."""
         # The STFT runs in float32 even under autocast: log of tiny powers is not safe in bf16.
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
             power = self.mel(waveforms.float())
-        feats = torch.log(power + 1e-6).transpose(1, 2)  # (batch, frames, n_mels)
+        feats = torch.log(power + 1e-6).transpose(1, 2)
         frames = num_frames(lengths, self.config.hop_length).clamp(max=feats.shape[1])
         mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
+        return feats, frames, mask
+
+    @torch.no_grad()
+    def fit_global_stats(self, waveforms: Iterable[torch.Tensor]) -> None:
+        """Set the per-band mean and standard deviation that "global" normalization uses from (samples,) waveforms."""
+        total = torch.zeros(self.config.n_mels, dtype=torch.float64, device=self.global_mean.device)
+        squares, count = torch.zeros_like(total), 0
+        for waveform in waveforms:
+            length = torch.tensor([len(waveform)], device=total.device)
+            feats, frames, _ = self.log_mel(waveform[None].to(total.device), length)
+            valid = feats[0, : int(frames[0])].double()
+            total += valid.sum(0)
+            squares += (valid**2).sum(0)
+            count += valid.shape[0]
+        if count == 0:
+            raise ValueError("no audio to estimate global feature statistics from")
+        mean = total / count
+        self.global_mean.copy_(mean)
+        self.global_std.copy_((squares / count - mean**2).clamp(min=1e-10).sqrt())
+
+    @torch.no_grad()
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, frames, mask = self.log_mel(waveforms, lengths)
         if self.config.normalize == "utterance":
             count = frames.clamp(min=1).to(feats.dtype)[:, None, None]
             mean = (feats * mask).sum(1, keepdim=True) / count

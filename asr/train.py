@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import yaml
@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -166,6 +167,8 @@ class Trainer:
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
 
         self.features = LogMel(config.features).to(self.device)
+        if config.features.normalize == "global":  # (a resumed run then loads the same statistics)
+            self.features.fit_global_stats(self.global_stats_sample())
         self.augment = SpecAugment(config.spec_augment).to(self.device)
         self.model = BiLSTMCTC(config.model).to(self.device)
         self.network = self.model  # what the step calls: the model, or its DDP wrapper
@@ -180,6 +183,12 @@ class Trainer:
         use_amp = self.device.type == "cuda" and cfg.precision != "fp32"
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) if use_amp else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    def global_stats_sample(self, max_utterances: int = 500) -> Iterator[torch.Tensor]:
+        """Un-augmented training waveforms, an evenly spread sample, for global normalization statistics."""
+        step = max(1, len(self.train_set) // max_utterances)
+        for entry in self.train_set.entries[::step][:max_utterances]:
+            yield torch.from_numpy(load_audio(entry["audio_filepath"], target_rate=self.config.features.sample_rate))
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:

@@ -147,3 +147,12 @@ def test_early_stopping_ends_training_when_dev_stops_improving(tiny_corpus: Path
     state = trainer.run()
     assert state.epoch == 2 and state.epochs_without_improvement == 1
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_global_normalization_statistics_come_from_the_training_audio(tiny_corpus: Path, tmp_path: Path):
+    trainer = make_trainer(tiny_corpus, tmp_path / "run", "features.normalize=global")
+    mean, std = trainer.features.global_mean, trainer.features.global_std
+    assert mean.abs().sum() > 0 and not torch.allclose(std, torch.ones_like(std))
+    waveform = torch.from_numpy(trainer.train_set[0][0])
+    feats, frames = trainer.features(waveform[None], torch.tensor([len(waveform)]))
+    assert feats[0, : int(frames[0])].mean().abs() < 0.5  # roughly centred, unlike raw log-mel (about -5 and below)

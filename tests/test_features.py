@@ -100,3 +100,15 @@ def test_frequency_warp_moves_formants_and_keeps_padding():
     trained = augment.train()(feats)
     peaks = trained[:, 0].argmax(-1)
     assert all(36 <= int(p) <= 44 for p in peaks) and len(set(peaks.tolist())) > 1
+
+
+def test_global_statistics_are_fitted_from_audio():
+    torch.manual_seed(1)
+    waves = [torch.randn(n) * scale for n, scale in [(16000, 0.1), (8000, 0.3), (24000, 0.05)]]
+    extractor = LogMel(FeatureConfig(normalize="global"))
+    extractor.fit_global_stats(waves)
+    assert not torch.allclose(extractor.global_mean, torch.zeros(80))
+    outputs = [extractor(w[None], torch.tensor([len(w)])) for w in waves]
+    normalized = torch.cat([feats[0, : int(frames[0])] for feats, frames in outputs])  # valid frames only
+    assert torch.allclose(normalized.mean(0), torch.zeros(80), atol=1e-4)
+    assert torch.allclose(normalized.std(0, unbiased=False), torch.ones(80), atol=1e-3)
