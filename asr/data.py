@@ -12,6 +12,7 @@ from torch.utils.data import Dataset, Sampler
 from .audio import load_audio
 from .augment import WaveformAugment
 from .errors import ManifestError
+from .features import LogMel
 from .text import Vocabulary, normalize
 
 
@@ -23,16 +24,16 @@ class Batch:
     target_lengths: torch.Tensor  # (batch,)
     texts: list[str]
     indices: list[int]
+    # Log-mel features and their frame counts when the loader computes them (train.features_in_loader).
+    features: torch.Tensor | None = None
+    frames: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(
-            self.waveforms.to(device, non_blocking=True),
-            self.lengths.to(device),
-            self.targets.to(device),
-            self.target_lengths.to(device),
-            self.texts,
-            self.indices,
-        )
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device, non_blocking=True)
+
+        return Batch(move(self.waveforms), move(self.lengths), move(self.targets), move(self.target_lengths),
+                     self.texts, self.indices, move(self.features), move(self.frames))
 
 
 class SpeechDataset(Dataset):
@@ -84,7 +85,8 @@ class SpeechDataset(Dataset):
         return audio, self.texts[index], self.vocab.encode(self.texts[index]), index
 
 
-def collate(items: list[tuple[np.ndarray, str, list[int], int]]) -> Batch:
+def collate(items: list[tuple[np.ndarray, str, list[int], int]], features: LogMel | None = None) -> Batch:
+    """Pad a list of dataset items into a Batch; with `features`, also compute the log-mel here (in a worker)."""
     lengths = torch.tensor([len(a) for a, *_ in items])
     target_lengths = torch.tensor([len(t) for _, _, t, _ in items])
     waveforms = torch.zeros(len(items), int(lengths.max()))
@@ -92,7 +94,10 @@ def collate(items: list[tuple[np.ndarray, str, list[int], int]]) -> Batch:
     for i, (audio, _, ids, _) in enumerate(items):
         waveforms[i, : len(audio)] = torch.from_numpy(audio)
         targets[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return Batch(waveforms, lengths, targets, target_lengths, [t for _, t, _, _ in items], [i for *_, i in items])
+    batch = Batch(waveforms, lengths, targets, target_lengths, [t for _, t, _, _ in items], [i for *_, i in items])
+    if features is not None:
+        batch.features, batch.frames = features(waveforms, lengths)
+    return batch
 
 
 class BucketBatchSampler(Sampler[list[int]]):

@@ -5,6 +5,8 @@ The same code runs as one process or as N data-parallel processes under torchrun
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import random
@@ -54,6 +56,9 @@ class TrainConfig:
     device: str = "auto"  # "auto": CUDA when present, else CPU
     precision: str = "bf16"  # autocast dtype on CUDA ("bf16", "fp16" or "fp32"); CPU always trains in fp32
     threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
+    # Log-mel in the data-loading workers on the CPU instead of on the training device (the GPU when there is
+    # one): frees the GPU of the STFT when it is the bottleneck, at the cost of CPU time in the workers.
+    features_in_loader: bool = False
     save_every_steps: int = 500
     log_every_steps: int = 20
     tensorboard: bool = True  # scalars in OUT_DIR/tensorboard besides log.jsonl
@@ -153,10 +158,15 @@ class Trainer:
         self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
         self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
+        self.features = LogMel(config.features).to(self.device)
+        if config.features.normalize == "global":  # (a resumed run then loads the same statistics)
+            self.features.fit_global_stats(self.global_stats_sample())
+        # The workers' copy of the feature extractor (loaded again on resume: it holds the global statistics).
+        self.loader_features = copy.deepcopy(self.features).cpu() if cfg.features_in_loader else None
         self.loader = DataLoader(
             self.train_set,
             batch_sampler=self.sampler,
-            collate_fn=collate,
+            collate_fn=functools.partial(collate, features=self.loader_features),
             num_workers=cfg.num_workers,
             persistent_workers=cfg.num_workers > 0,  # no worker start-up cost at every epoch
             pin_memory=self.device.type == "cuda",
@@ -166,9 +176,6 @@ class Trainer:
         )
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
 
-        self.features = LogMel(config.features).to(self.device)
-        if config.features.normalize == "global":  # (a resumed run then loads the same statistics)
-            self.features.fit_global_stats(self.global_stats_sample())
         self.augment = SpecAugment(config.spec_augment).to(self.device)
         self.model = BiLSTMCTC(config.model).to(self.device)
         self.network = self.model  # what the step calls: the model, or its DDP wrapper
@@ -226,6 +233,8 @@ class Trainer:
         ckpt = load_checkpoint(path)
         self.model.load_state_dict(ckpt["model"])
         self.features.load_state_dict(ckpt["features"])
+        if self.loader_features is not None:
+            self.loader_features.load_state_dict(ckpt["features"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -243,7 +252,10 @@ class Trainer:
         """Forward, CTC loss, backward, clip, step; the same decisions on every process."""
         cfg = self.config.train
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            feats, frames = self.features(batch.waveforms, batch.lengths)
+            if batch.features is None:
+                feats, frames = self.features(batch.waveforms, batch.lengths)
+            else:
+                feats, frames = batch.features, batch.frames
             log_probs, out_lengths = self.network(self.augment(feats), frames)
         # zero_infinity: an impossible alignment (target longer than the frames, or repeated letters that need
         # more blank frames than there are) gives 0 instead of inf and no gradient.

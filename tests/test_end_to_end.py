@@ -156,3 +156,15 @@ def test_global_normalization_statistics_come_from_the_training_audio(tiny_corpu
     waveform = torch.from_numpy(trainer.train_set[0][0])
     feats, frames = trainer.features(waveform[None], torch.tensor([len(waveform)]))
     assert feats[0, : int(frames[0])].mean().abs() < 0.5  # roughly centred, unlike raw log-mel (about -5 and below)
+
+
+def test_features_in_the_loader_train_the_same(tiny_corpus: Path, tmp_path: Path):
+    losses = []
+    for where in ("false", "true"):
+        trainer = make_trainer(tiny_corpus, tmp_path / where, "train.max_steps=3", f"train.features_in_loader={where}",
+                               "train.tensorboard=false", "features.normalize=global")
+        batch = next(iter(trainer.loader))
+        assert (batch.features is not None) == (where == "true")
+        trainer.run()
+        losses.append([json.loads(line)["loss"] for line in (tmp_path / where / "log.jsonl").read_text().splitlines()])
+    assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-5)
