@@ -72,7 +72,7 @@ def cmd_average(args: argparse.Namespace) -> None:
 def cmd_package(args: argparse.Namespace) -> None:
     import torch
 
-    from .checkpoint import checkpoint_path, load_checkpoint, save_release
+    from .checkpoint import RELEASE_CONFIG, RELEASE_WEIGHTS, checkpoint_path, load_checkpoint, save_release
 
     path = checkpoint_path(args.checkpoint)
     checkpoint = load_checkpoint(path)
@@ -80,8 +80,8 @@ def cmd_package(args: argparse.Namespace) -> None:
     metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
     out = save_release(args.out, checkpoint, dtype, metadata)
-    size_mb = (out / "model.safetensors").stat().st_size / 1e6
-    print(f"wrote {out}/model.safetensors ({size_mb:.1f} MB, {args.dtype}) and {out}/config.json")
+    size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
+    print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}")
 
 
 def build_parser() -> argparse.ArgumentParser:
