@@ -1,12 +1,12 @@
-"""asr: a train-your-own speech recognizer (log-mel features, BiLSTM-CTC, greedy decoding, WER evaluation)."""
+"""asr: a train-your-own speech recognizer (log-mel features, BiLSTM-CTC, greedy and beam search decoding, WER evaluation)."""
 from .errors import ASRError, AudioError, CheckpointError, ConfigError, ManifestError
 
 __all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "ManifestError", "load_model"]
 __version__ = "0.1.0"
 
 
-def load_model(path=None, device: str = "cpu"):
+def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False):
     """Load a trained model for transcription (see asr.transcribe.load_model)."""
     from .transcribe import load_model as _load_model
 
-    return _load_model(path, device=device)
+    return _load_model(path, device=device, decoding=decoding, int8=int8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -54,13 +55,17 @@ def _from_array(array: np.ndarray) -> np.ndarray:
     raise AudioError(f"<array>: unsupported sample type {array.dtype}")
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"{path}: file not found")
     if not path.is_file():
         raise AudioError(f"{path}: not a file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty")
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, int]:
+    _check_file(path)
     import soundfile
 
     try:
@@ -108,3 +113,89 @@ def resample(audio: np.ndarray, orig_rate: float, target_rate: float) -> np.ndar
     import librosa
 
     return librosa.resample(audio, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq")
+
+
+def stream_audio(
+    source: str | os.PathLike[str] | np.ndarray,
+    sample_rate: int | None = None,
+    target_rate: int = SAMPLE_RATE,
+    block_s: float = 1.0,
+) -> Iterator[np.ndarray]:
+    """load_audio in consecutive blocks of about block_s seconds, for files too long to hold decoded.
+
+    Files libsndfile opens (WAV, FLAC, OGG Vorbis/Opus, MP3, ...) are decoded block by block and resampled by a
+    streaming resampler, so memory stays at a block whatever the length; the other formats (M4A, ...) are decoded
+    whole through librosa/ffmpeg first. Concatenated, the blocks equal load_audio(source). A missing, empty or
+    unreadable file raises AudioError here; NaN or infinite samples raise it when their block is reached.
+    """
+    if isinstance(source, np.ndarray):
+        if sample_rate is None:
+            raise AudioError("<array>: sample_rate is required when passing an array")
+        audio, name, rate = _from_array(source), "<array>", int(sample_rate)
+        frames, blocks = len(audio), _array_blocks(audio, rate, block_s)
+    else:
+        import soundfile
+
+        path, name = Path(source), str(source)
+        _check_file(path)
+        try:
+            info = soundfile.info(name)
+        except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
+            audio, rate = _read_with_librosa(path, str(err) or type(err).__name__)
+            frames, blocks = len(audio), _array_blocks(audio, rate, block_s)
+        else:
+            rate, frames = int(info.samplerate), info.frames
+            blocks = _file_blocks(path, max(1, round(block_s * rate)))
+    if rate <= 0:
+        raise AudioError(f"{name}: invalid sample rate {rate}")
+    if frames == 0:
+        raise AudioError(f"{name}: audio has zero samples")
+    return _prepare_blocks(blocks, rate, target_rate, name)
+
+
+def _array_blocks(audio: np.ndarray, rate: int, block_s: float) -> Iterator[np.ndarray]:
+    step = max(1, round(block_s * rate))
+    return (audio[i : i + step] for i in range(0, len(audio), step))
+
+
+def _file_blocks(path: Path, frames: int) -> Iterator[np.ndarray]:
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as file:
+            # soundfile seeks to where it already is after every read of a seekable file; in a mono MP3 below
+            # 32 kHz (MPEG-2/2.5) that seek upsets the decoder and garbles the start of every block.
+            file.seekable = lambda: False
+            while len(block := file.read(frames, dtype="float32", always_2d=True)):
+                yield block
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
+        raise AudioError(f"{path}: not a readable audio file ({err or type(err).__name__})") from err
+
+
+def _prepare_blocks(blocks: Iterator[np.ndarray], rate: int, target_rate: int, name: str) -> Iterator[np.ndarray]:
+    """_prepare for a stream of (samples, channels) blocks, the resampler carrying its state across them."""
+    import soxr
+
+    resampler = None
+    if rate != target_rate:  # the quality librosa's "soxr_hq" asks for, so the output matches resample()
+        resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
+    samples_in = samples_out = 0
+    for block in blocks:
+        if not np.isfinite(block).all():
+            raise AudioError(f"{name}: audio contains NaN or infinite samples")
+        samples_in += len(block)
+        mono = block.mean(axis=1, dtype=np.float32)
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono)
+        if len(mono):
+            samples_out += len(mono)
+            yield np.clip(mono, -1.0, 1.0)
+    if samples_in == 0:  # a header may promise frames that do not decode
+        raise AudioError(f"{name}: audio has zero samples")
+    if resampler is not None:
+        # librosa.resample (hence load_audio) pads or trims its one-shot result to this length.
+        wanted = int(np.ceil(samples_in * (float(target_rate) / rate))) - samples_out
+        tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)[: max(wanted, 0)]
+        tail = np.pad(tail, (0, max(wanted - len(tail), 0)))
+        if len(tail):
+            yield np.clip(tail, -1.0, 1.0)

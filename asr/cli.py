@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .errors import ASRError, CheckpointError
+from .writers import OUTPUT_FORMATS
 
 EXIT_ERROR = 1
 
@@ -26,12 +28,55 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which model, where it runs and how fast: shared by transcribe, evaluate and tune-lm."""
+    parser.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--int8", action="store_true", help="8-bit LSTM and linear weights: faster on CPUs")
+    parser.add_argument("--threads", type=int, help="CPU threads for the network (default: PyTorch's choice)")
+
+
+def load_transcriber(args: argparse.Namespace, decoding=None):  # noqa: ANN001,ANN201 - lazily imported types
+    import torch
+
+    from .errors import ConfigError
+    from .transcribe import load_model
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    return load_model(args.model, device=args.device, decoding=decoding, int8=args.int8)
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of DecodeConfig (asr/decoding.py) shared by transcribe, evaluate and tune-lm."""
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--decoder", choices=["greedy", "beam"],
+                       help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword)")
+    group.add_argument("--beam-size", type=int, default=50, help="hypotheses kept per frame")
+    group.add_argument("--lm", help="ARPA n-gram LM (.arpa or .arpa.gz): a word LM, or a character LM (asr lm --chars)")
+    group.add_argument("--lexicon", help="words the beam search may output, one per line (default: the word LM's)")
+    group.add_argument("--lm-weight", type=float, default=1.0, help="weight of the LM score")
+    group.add_argument("--word-score", type=float, default=0.0, help="score added per word")
+    group.add_argument("--hotword", action="append", default=[], help="a word or phrase to favour (repeatable)")
+    group.add_argument("--hotword-weight", type=float, default=5.0, help="score added per hotword word")
+
+
+def decoding_config(args: argparse.Namespace):  # noqa: ANN201 - DecodeConfig, imported lazily
+    from .decoding import DecodeConfig
+
+    beam = args.decoder == "beam" or (args.decoder is None and bool(args.lm or args.lexicon or args.hotword))
+    return DecodeConfig(method="beam" if beam else "greedy", beam_size=args.beam_size, lm=args.lm,
+                        lexicon=args.lexicon, lm_weight=args.lm_weight, word_score=args.word_score,
+                        hotwords=args.hotword, hotword_weight=args.hotword_weight)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_manifest
     from .manifest import read_manifest
-    from .transcribe import load_model
 
-    transcriber = load_model(args.model, device=args.device)
+    transcriber = load_transcriber(args, decoding_config(args))
     entries = read_manifest(args.manifest)
     report = evaluate_manifest(transcriber, entries, args.batch_seconds)
     report_path = Path(args.report) if args.report else Path(args.manifest).with_suffix(".report.jsonl")
@@ -44,13 +89,124 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"  {u.word_errors} errors  {u.audio_filepath}\n    REF: {u.reference}\n    HYP: {u.hypothesis}")
 
 
-def cmd_transcribe(args: argparse.Namespace) -> None:
-    from .transcribe import load_model
+def audio_inputs(names: list[str]) -> list[str]:
+    """Expand the inputs of `asr transcribe`: files as given, folders searched for audio, manifests read, "-" kept."""
+    from .audio import AUDIO_SUFFIXES
+    from .errors import AudioError
+    from .manifest import read_manifest
 
-    transcriber = load_model(args.model, device=args.device)
-    texts = transcriber.transcribe_files(args.files)
-    for path, text in zip(args.files, texts):
-        print(f"{path}\t{text}" if len(args.files) > 1 else text)
+    inputs: list[str] = []
+    for name in names:
+        path = Path(name)
+        if name == "-":
+            inputs.append(name)
+        elif path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            if not found:
+                raise AudioError(f"{path}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in this folder")
+            inputs.extend(found)
+        elif path.suffix == ".jsonl":
+            inputs.extend(e["audio_filepath"] for e in read_manifest(path))
+        else:
+            inputs.append(name)
+    return inputs
+
+
+def cmd_transcribe(args: argparse.Namespace) -> None:
+    import shutil
+    import tempfile
+
+    from tqdm import tqdm
+
+    from .writers import render, write_transcript
+
+    inputs = audio_inputs(args.inputs)
+    output_dir = args.output_dir or ("." if args.output_format == "all" else None)
+    transcriber = load_transcriber(args, decoding_config(args))
+    with tempfile.TemporaryDirectory(prefix="asr-stdin-") as tmp:
+        sources = list(inputs)
+        if "-" in sources:  # audio on standard input is spooled to a file, which any decoder can then read
+            with open(Path(tmp) / "stdin", "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f)
+            sources = [str(Path(tmp) / "stdin") if s == "-" else s for s in sources]
+        results = transcriber.transcribe_many(sources, batch_seconds=args.batch_seconds)
+        failures = 0
+        taken: set[str] = set()
+        progress = tqdm(total=len(inputs), unit="file", disable=None if len(inputs) > 1 else True, file=sys.stderr)
+        for name, source, result in zip(inputs, sources, results):
+            progress.update()
+            if isinstance(result, Exception):
+                message = str(result).replace(source, name)
+                if len(inputs) == 1:
+                    raise type(result)(message)
+                failures += 1
+                progress.write(f"asr transcribe: error: {message}", file=sys.stderr)
+                continue
+            result.source = name
+            if output_dir:
+                for path in write_transcript(result, output_dir, args.output_format or "txt", taken=taken):
+                    progress.write(f"wrote {path}", file=sys.stderr)
+            elif args.output_format in ("txt", None):
+                progress.write(f"{name}\t{result.text}" if len(inputs) > 1 else result.text, file=sys.stdout)
+            else:
+                progress.write(render(result, args.output_format).rstrip("\n"), file=sys.stdout)
+        progress.close()
+    if failures:
+        from .errors import AudioError
+
+        raise AudioError(f"{failures} of {len(inputs)} inputs could not be transcribed (see above)")
+
+
+def cmd_lm(args: argparse.Namespace) -> None:
+    from .lm import build_ngram_lm, char_tokens, read_training_text
+
+    sentences = read_training_text(args.text)
+    if args.chars:
+        sentences = [char_tokens(" ".join(words)) for words in sentences]
+    min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
+    lm = build_ngram_lm(sentences, order=args.order, min_counts=min_counts)
+    lm.write_arpa(args.out)
+    counts = ", ".join(f"{n}-grams {len(table)}" for n, table in enumerate(lm.probs, start=1))
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB) from {len(sentences)} sentences: {counts}")
+
+
+def cmd_tune_lm(args: argparse.Namespace) -> None:
+    from .errors import ConfigError
+    from .evaluate import grid_search
+    from .manifest import read_manifest
+
+    if not args.lm:
+        raise ConfigError("--lm is required: the language model whose weights to tune")
+    transcriber = load_transcriber(args)
+    entries = read_manifest(args.manifest)
+    grid = grid_search(transcriber, entries, decoding_config(args), _floats(args.lm_weights), _floats(args.word_scores),
+                       args.batch_seconds)
+    best = None
+    print("lm_weight  word_score    WER     CER")
+    for setting, report in grid:
+        print(f"{setting.lm_weight:9g}  {setting.word_score:10g}  {report.wer:6.2%}  {report.cer:6.2%}", flush=True)
+        if best is None or report.wer < best[1].wer:
+            best = (setting, report)
+    assert best is not None
+    print(f"best: --lm-weight {best[0].lm_weight:g} --word-score {best[0].word_score:g} "
+          f"(WER {best[1].wer:.2%}, CER {best[1].cer:.2%} on {len(entries)} utterances)")
+
+
+def _floats(text: str) -> list[float]:
+    from .errors import ConfigError
+
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_torchscript
+
+    transcriber = load_transcriber(args)
+    path = export_torchscript(transcriber.features, transcriber.model, transcriber.vocab, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, TorchScript) and {path}.json (tokens, frame rate)")
 
 
 def cmd_average(args: argparse.Namespace) -> None:
@@ -96,19 +252,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
-    evaluate.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
+    add_model_arguments(evaluate)
     evaluate.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
     evaluate.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
     evaluate.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
     evaluate.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
-    evaluate.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_decoding_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    transcribe = sub.add_parser("transcribe", help="print the transcript of audio files")
-    transcribe.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
-    transcribe.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
-    transcribe.add_argument("--device", default="cpu", help="cpu or cuda")
+    transcribe = sub.add_parser("transcribe", help="transcribe audio files of any length")
+    transcribe.add_argument("inputs", nargs="+",
+                            help="audio files (wav, flac, ogg, mp3, ...), folders of them, JSONL manifests, - for stdin")
+    add_model_arguments(transcribe)
+    transcribe.add_argument("--output-format", choices=OUTPUT_FORMATS,
+                            help="txt, json (segments, words with times and confidence), srt, vtt, or all (files); "
+                                 "printed unless --output-dir is given")
+    transcribe.add_argument("--output-dir", help="write one file per input and format here")
+    transcribe.add_argument("--batch-seconds", type=float, default=120.0, help="audio seconds per network batch")
+    add_decoding_arguments(transcribe)
     transcribe.set_defaults(func=cmd_transcribe)
+
+    lm = sub.add_parser("lm", help="build an n-gram language model (ARPA) for beam search")
+    lm.add_argument("text", help="training text: one sentence per line, or a JSONL manifest (its text field)")
+    lm.add_argument("--out", required=True, help="ARPA file to write (.arpa, or .arpa.gz compressed)")
+    lm.add_argument("--order", type=int, default=3, help="n-gram order")
+    lm.add_argument("--min-counts", help="per-order minimum counts to keep an n-gram, e.g. 1,1,2 (smaller file)")
+    lm.add_argument("--chars", action="store_true", help="a character LM for lexicon-free decoding")
+    lm.set_defaults(func=cmd_lm)
+
+    tune = sub.add_parser("tune-lm", help="grid-search --lm-weight and --word-score on a (dev) manifest")
+    add_model_arguments(tune)
+    tune.add_argument("--manifest", required=True, help="JSONL manifest, usually the dev split")
+    tune.add_argument("--lm-weights", default="0.5,1,1.5,2,3", help="comma-separated LM weights to try")
+    tune.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated word scores to try")
+    tune.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    add_decoding_arguments(tune)
+    tune.set_defaults(func=cmd_tune_lm)
+
+    export = sub.add_parser("export", help="write a model as one TorchScript file (waveform in, log-probs out)")
+    add_model_arguments(export)
+    export.add_argument("--out", required=True, help="the .pt file to write (a .json with the tokens goes beside it)")
+    export.set_defaults(func=cmd_export)
 
     average = sub.add_parser("average", help="average the weights of the last epochs' checkpoints")
     average.add_argument("checkpoints", nargs="+", help="a run folder (its epoch-*.pt) or checkpoint files")
@@ -134,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"asr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`asr transcribe ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     return 0
 
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import jiwer
 
+from .decoding import DecodeConfig, build_decoder, decode
 from .text import normalize
 
 if TYPE_CHECKING:
@@ -87,3 +88,22 @@ def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]],
     paths = [e["audio_filepath"] for e in entries]
     hypotheses = transcriber.transcribe_files(paths, batch_seconds)
     return score([e["text"] for e in entries], hypotheses, paths)
+
+
+def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], config: DecodeConfig,
+                lm_weights: Sequence[float], word_scores: Sequence[float], batch_seconds: float = 120.0
+                ) -> Iterator[tuple[DecodeConfig, Report]]:
+    """Score every (lm_weight, word_score) pair of a beam search config on a manifest, typically dev.
+
+    The network runs once; each setting only re-decodes its stored log-probabilities.
+    """
+    paths = [e["audio_filepath"] for e in entries]
+    references = [e["text"] for e in entries]
+    outputs = transcriber.log_probs_of_files(paths, batch_seconds)
+    for lm_weight in lm_weights:
+        for word_score in word_scores:
+            setting = replace(config, method="beam", lm_weight=lm_weight, word_score=word_score)
+            decoder = build_decoder(transcriber.vocab, setting)
+            hypotheses = [decode(decoder, log_probs[None], log_probs.new_tensor([len(log_probs)]).long())[0]
+                          for log_probs in outputs]
+            yield setting, score(references, hypotheses, paths)

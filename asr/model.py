@@ -44,9 +44,10 @@ class Subsampling(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         batch, frames, dim = feats.shape
-        pad = -frames % self.factor  # pad to a multiple of the factor so the last frames are not dropped
-        if pad:
-            feats = nn.functional.pad(feats, (0, 0, 0, pad))
+        # Pad to a multiple of the factor so the last frames are not dropped. Unconditionally (a pad of 0 is a
+        # no-op): a Python branch on the length would freeze into a traced (exported) model.
+        pad = -frames % self.factor
+        feats = nn.functional.pad(feats, (0, 0, 0, pad))
         if self.kind == "conv":
             return nn.functional.gelu(self.conv(feats.transpose(1, 2))).transpose(1, 2)
         return feats.reshape(batch, (frames + pad) // self.factor, dim * self.factor)
@@ -105,3 +106,21 @@ class BiLSTMCTC(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def quantize_int8(model: BiLSTMCTC) -> nn.Module:
+    """A copy with int8 weights in the LSTM and linear layers (dynamic quantization: activations are quantized
+    on the fly per batch), for faster CPU inference; the float model is left as it is.
+
+    Uses torch.ao's dynamic quantization, the one path PyTorch offers for int8 LSTMs; torch marks it deprecated.
+    """
+    import copy
+    import warnings
+
+    try:
+        from torch.ao.quantization import quantize_dynamic
+    except ImportError as err:  # pragma: no cover - depends on the installed torch
+        raise RuntimeError(f"this PyTorch has no dynamic int8 quantization ({err})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notices of torch.ao
+        return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8)

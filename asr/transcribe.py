@@ -1,35 +1,65 @@
-"""Transcription: audio in, text out, with a trained model; the Python API behind `asr transcribe`."""
+"""Transcription: audio in, text with time-stamped words out; the Python API behind `asr transcribe`.
+
+Files of any length are read block by block and cut at pauses (asr/segmenter.py); segments from one or many
+files are batched through the network, decoded (greedy or beam search), and their words timed from the CTC
+alignment, so memory stays bounded by the batch, not by the length of the audio.
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio, stream_audio
 from .checkpoint import build_model, checkpoint_path, is_release, load_checkpoint, load_release
 from .config import resolve_device
-from .decoding import GreedyDecoder
-from .errors import CheckpointError
+from .decoding import DecodeConfig, build_decoder, ids_to_text, word_timings
+from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
-from .model import BiLSTMCTC
+from .model import BiLSTMCTC, quantize_int8
+from .segmenter import AudioSegment, SegmenterConfig, SpeechSegmenter, segment_blocks
 from .text import Vocabulary
+from .transcript import Segment, Transcript
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+Source = str | os.PathLike[str] | np.ndarray
+
+
+@dataclass
+class _Pending:
+    """A source being transcribed: its finished segments, and whether reading it is over."""
+
+    name: str
+    segments: list[Segment] = field(default_factory=list)
+    queued: int = 0  # segments waiting in the batch
+    duration: float = 0.0
+    read: bool = False
+    error: AudioError | None = None
 
 
 class Transcriber:
-    """A model, its feature extractor and a decoder, ready to turn 16 kHz audio into text."""
+    """A model, its feature extractor and a decoder, ready to turn audio into text."""
 
-    def __init__(self, model: BiLSTMCTC, features: LogMel, vocab: Vocabulary, device: str = "cpu") -> None:
+    def __init__(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel, vocab: Vocabulary, device: str = "cpu",
+                 decoding: DecodeConfig | None = None, segmenter: SegmenterConfig | None = None) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.features = features.to(self.device).eval()
         self.vocab = vocab
-        self.decoder = GreedyDecoder(vocab)
         self.sample_rate = features.config.sample_rate
+        # Seconds per network output frame: the feature hop times the model's subsampling.
+        self.frame_s = features.config.hop_length * model.subsampling.factor / self.sample_rate
+        self.segmenter = segmenter or SegmenterConfig()
+        self.set_decoding(decoding or DecodeConfig())
+
+    def set_decoding(self, decoding: DecodeConfig) -> None:
+        """Switch decoders (greedy, beam search with LM, hotwords); building one may load an LM."""
+        self.decoding = decoding
+        self.decoder = build_decoder(self.vocab, decoding)
 
     @torch.inference_mode()
     def log_probs(self, waveforms: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,12 +69,13 @@ class Transcriber:
         for i, w in enumerate(waveforms):
             batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
         feats, frames = self.features(batch.to(self.device), lengths.to(self.device))
-        return self.model(feats, frames)
+        log_probs, out_lengths = self.model(feats, frames)
+        return log_probs.float().cpu(), out_lengths.cpu()
 
-    def transcribe_waveforms(self, waveforms: Sequence[np.ndarray], batch_seconds: float = 120.0) -> list[str]:
-        """Transcribe many waveforms, batching similar lengths together; results keep the input order."""
+    def _batched_log_probs(self, waveforms: Sequence[np.ndarray], batch_seconds: float) -> list[torch.Tensor]:
+        """Valid log-probs (frames, vocab) of each waveform, batching similar lengths; input order kept."""
         order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
-        texts: list[str] = [""] * len(waveforms)
+        outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
         start = 0
         while start < len(order):
             end = start + 1
@@ -53,29 +84,113 @@ class Transcriber:
                 end += 1
             chunk = order[start:end]
             log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
-            for i, text in zip(chunk, self.decoder.decode(log_probs, lengths)):
-                texts[i] = text
+            for row, i in enumerate(chunk):
+                outputs[i] = log_probs[row, : int(lengths[row])]
             start = end
-        return texts
+        return outputs
 
-    def transcribe(self, source: str | os.PathLike[str] | np.ndarray, sample_rate: int | None = None) -> str:
-        """Transcribe one file path, or a numpy array with its sample_rate."""
-        return self.transcribe_waveforms([load_audio(source, sample_rate, self.sample_rate)])[0]
+    def _ids(self, log_probs: torch.Tensor) -> list[int]:
+        return self.decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
 
-    def transcribe_files(
-        self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0, files_per_group: int = 256
-    ) -> list[str]:
-        """Transcribe files in groups, so memory holds one group's audio however long the list is."""
-        texts: list[str] = []
+    def transcribe_waveforms(self, waveforms: Sequence[np.ndarray], batch_seconds: float = 120.0) -> list[str]:
+        """Text of each waveform decoded whole, as the model was trained (short utterances: evaluation, tests)."""
+        return [ids_to_text(self.vocab, self._ids(lp)) for lp in self._batched_log_probs(waveforms, batch_seconds)]
+
+    def log_probs_of_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
+                           files_per_group: int = 256) -> list[torch.Tensor]:
+        """Valid log-probs of each file decoded whole, reading a group of files at a time."""
+        outputs: list[torch.Tensor] = []
         for start in range(0, len(paths), files_per_group):
             group = [load_audio(p, target_rate=self.sample_rate) for p in paths[start : start + files_per_group]]
-            texts.extend(self.transcribe_waveforms(group, batch_seconds))
-        return texts
+            outputs.extend(self._batched_log_probs(group, batch_seconds))
+        return outputs
+
+    def transcribe_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0) -> list[str]:
+        """Text of each (short) file decoded whole, without segmentation: what `asr evaluate` scores."""
+        return [ids_to_text(self.vocab, self._ids(lp)) for lp in self.log_probs_of_files(paths, batch_seconds)]
+
+    def transcribe(self, source: Source, sample_rate: int | None = None) -> Transcript:
+        """Transcribe a file (any length) or a numpy array with its sample_rate: text, segments, timed words."""
+        result = next(self.transcribe_many([source], sample_rate=sample_rate))
+        if isinstance(result, AudioError):
+            raise result
+        return result
+
+    def transcribe_many(self, sources: Iterable[Source], batch_seconds: float = 120.0,
+                        sample_rate: int | None = None) -> Iterator[Transcript | AudioError]:
+        """Transcripts of many sources, in input order; an unreadable source yields its AudioError instead, and
+        the others go on. Segments of consecutive sources share batches, so short files run as fast as long ones."""
+        pending: dict[int, _Pending] = {}
+        batch: list[tuple[int, AudioSegment]] = []
+        next_out = 0
+        for index, source in enumerate(sources):
+            state = pending[index] = _Pending("" if isinstance(source, np.ndarray) else str(source))
+            try:
+                for segment, duration in _segments_with_duration(source, sample_rate, self.segmenter):
+                    if segment is None:
+                        state.duration = duration
+                        continue
+                    batch.append((index, segment))
+                    state.queued += 1
+                    if sum(len(s.audio) for _, s in batch) >= batch_seconds * self.sample_rate:
+                        self._run(batch, pending, batch_seconds)
+                        batch = []
+            except AudioError as err:
+                state.error = err
+            state.read = True
+            while next_out in pending and pending[next_out].read and not pending[next_out].queued:
+                yield self._finish(pending.pop(next_out))
+                next_out += 1
+        self._run(batch, pending, batch_seconds)
+        while next_out in pending:
+            yield self._finish(pending.pop(next_out))
+            next_out += 1
+
+    def _run(self, batch: list[tuple[int, AudioSegment]], pending: dict[int, _Pending], batch_seconds: float) -> None:
+        """Decode a batch of segments and file their words (those in each segment's own region) by source."""
+        outputs = self._batched_log_probs([s.audio for _, s in batch], batch_seconds)
+        for (index, segment), log_probs in zip(batch, outputs):
+            state = pending[index]
+            state.queued -= 1
+            if state.error is not None:
+                continue
+            words = word_timings(log_probs, self._ids(log_probs), self.vocab, self.frame_s, segment.start)
+            # A forced cut overlaps its neighbour: each word belongs to the segment whose region holds its middle.
+            words = [w for w in words if segment.own_start <= (w.start + w.end) / 2 < segment.own_end]
+            if words:
+                state.segments.append(Segment(words[0].start, words[-1].end, " ".join(w.word for w in words), words))
+
+    @staticmethod
+    def _finish(state: _Pending) -> Transcript | AudioError:
+        if state.error is not None:
+            return state.error
+        segments = sorted(state.segments, key=lambda s: s.start)
+        return Transcript(" ".join(s.text for s in segments), segments, round(state.duration, 3), state.name)
 
 
-def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Transcriber:
+def _segments_with_duration(source: Source, sample_rate: int | None, config: SegmenterConfig
+                            ) -> Iterator[tuple[AudioSegment | None, float]]:
+    """(segment, 0) for each speech segment of a source read block by block, then (None, its duration in s)."""
+    samples = 0
+
+    def counted(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        nonlocal samples
+        for block in blocks:
+            samples += len(block)
+            yield block
+
+    for segment in segment_blocks(counted(stream_audio(source, sample_rate)), SpeechSegmenter(config)):
+        yield segment, 0.0
+    yield None, samples / SAMPLE_RATE
+
+
+def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
+               decoding: DecodeConfig | None = None, int8: bool = False) -> Transcriber:
     """Load a model for transcription: a release folder (model.safetensors + config.json), a training run's
-    checkpoint file, or a run folder (its best.pt). Without a path, the model bundled with the package."""
+    checkpoint file, or a run folder (its best.pt). Without a path, the model bundled with the package.
+    int8: quantize the LSTM and linear weights to 8 bits (CPU only; faster, slightly less accurate)."""
+    if int8 and device != "cpu":
+        raise ConfigError(f"int8 quantization runs on the CPU only, not on {device}")
     if path is None:
         if not is_release(PRETRAINED_DIR):
             raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
@@ -87,5 +202,4 @@ def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu") 
         path = checkpoint_path(path)
         checkpoint = load_checkpoint(path)
     model, features, vocab = build_model(checkpoint, str(path))
-    return Transcriber(model, features, vocab, device)
-
+    return Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)

@@ -1,6 +1,9 @@
+import pytest
 import torch
 
-from asr.decoding import GreedyDecoder
+from asr.decoding import DecodeConfig, GreedyDecoder, build_decoder, word_timings
+from asr.errors import CheckpointError, ConfigError
+from asr.lm import build_ngram_lm, char_tokens
 from asr.text import Vocabulary
 
 
@@ -35,3 +38,105 @@ def test_greedy_strips_and_collapses_spaces():
     frames = [" ", "_", "a", " ", "_", " ", "b", " "]
     assert GreedyDecoder(vocab).decode(posteriors(frames, vocab)[None], torch.tensor([8])) == ["a b"]
     assert GreedyDecoder(vocab).decode(posteriors(["_"] * 4, vocab)[None], torch.tensor([4])) == [""]
+
+
+def soft_posteriors(frames: list[dict[str, float]], vocab: Vocabulary) -> torch.Tensor:
+    """Log-probs from per-frame {symbol: probability} ('_' is the blank); the rest is spread evenly."""
+    rows = []
+    for frame in frames:
+        rest = (1.0 - sum(frame.values())) / (len(vocab) - len(frame))
+        row = torch.full((len(vocab),), rest)
+        for symbol, p in frame.items():
+            row[0 if symbol == "_" else vocab.encode(symbol)[0]] = p
+        rows.append(row)
+    return torch.stack(rows).log()
+
+
+def spell(text: str) -> list[dict[str, float]]:
+    """Confident frames for text, a blank after every character."""
+    return [f for c in text for f in ({c: 0.9}, {"_": 0.9})]
+
+
+def write_lines(path, lines: list[str]) -> str:
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def beam(vocab: Vocabulary, **options) -> object:
+    return build_decoder(vocab, DecodeConfig(method="beam", **options))
+
+
+def one(decoder, log_probs: torch.Tensor) -> str:
+    return decoder.decode(log_probs[None], torch.tensor([log_probs.shape[0]]))[0]
+
+
+def test_lexicon_free_beam_search_without_lm_agrees_with_greedy():
+    vocab = Vocabulary()
+    log_probs = posteriors(list("hh_e_ll_l_oo") + ["_", " ", "_"] + list("ww_o_r_ld__"), vocab)
+    assert one(beam(vocab), log_probs) == one(GreedyDecoder(vocab), log_probs) == "hello world"
+
+
+def test_lexicon_constrains_the_words(tmp_path):
+    vocab = Vocabulary()
+    # The "o" of "world" is weaker than the blank on its frame: greedy drops it, a lexicon restores it.
+    frames = spell("hello ") + [{"w": 0.9}, {"o": 0.35, "_": 0.45}] + spell("rld")
+    log_probs = soft_posteriors(frames, vocab)
+    assert one(GreedyDecoder(vocab), log_probs) == "hello wrld"
+    lexicon = write_lines(tmp_path / "words.txt", ["hello", "world", "word"])
+    decoder = beam(vocab, lexicon=lexicon)
+    assert one(decoder, log_probs) == "hello world"
+    assert decoder.lexicon_words == ["hello", "word", "world"]
+
+
+def test_hotwords_tip_a_close_call(tmp_path):
+    vocab = Vocabulary()
+    # "jon" is a little more likely than "john" acoustically; boosting "John" makes it win.
+    frames = spell("call ") + [{"j": 0.9}, {"o": 0.9}, {"h": 0.3, "_": 0.6}] + spell("n")
+    log_probs = soft_posteriors(frames, vocab)
+    lexicon = write_lines(tmp_path / "words.txt", ["call", "jon"])
+    assert one(beam(vocab, lexicon=lexicon), log_probs) == "call jon"
+    assert one(beam(vocab, lexicon=lexicon, hotwords=["John"], hotword_weight=3.0), log_probs) == "call john"
+
+
+def test_beam_search_configuration_errors(tmp_path):
+    vocab = Vocabulary()
+    with pytest.raises(ConfigError, match="lm file not found"):
+        DecodeConfig(method="beam", lm=str(tmp_path / "missing.arpa"))
+    with pytest.raises(ConfigError, match="greedy"):
+        DecodeConfig(method="viterbi")
+    with pytest.raises(ConfigError, match="hotwords need lexicon"):
+        beam(vocab, hotwords=["john"])
+    with pytest.raises(CheckpointError, match="not an ARPA"):
+        beam(vocab, lm=write_lines(tmp_path / "bad.arpa", ["just some text"]))
+
+
+def test_word_timings_follow_the_alignment():
+    vocab = Vocabulary()
+    # 0.03 s frames: "hi" on frames 2-4, silence, "yo" on frames 10-12 (the o held for two frames).
+    frames = list("__h_i") + ["_", " ", "_", "_", "_"] + list("y_oo") + ["_"] * 3
+    log_probs = posteriors(frames, vocab)
+    ids = GreedyDecoder(vocab).decode_ids(log_probs[None], torch.tensor([len(frames)]))[0]
+    words = word_timings(log_probs, ids, vocab, frame_s=0.03, offset_s=10.0)
+    assert [w.word for w in words] == ["hi", "yo"]
+    assert [(w.start, w.end) for w in words] == [(10.06, 10.15), (10.3, 10.42)]
+    assert all(abs(w.confidence - 0.9) < 1e-3 for w in words)
+    assert word_timings(log_probs, [], vocab, 0.03) == []
+
+
+def test_word_lm_settles_what_the_acoustics_leave_open(tmp_path):
+    vocab = Vocabulary()
+    lm = tmp_path / "lm.arpa.gz"
+    build_ngram_lm([s.split() for s in ["i see the sea", "by the sea", "the sea is blue", "we see it"]],
+                   order=3).write_arpa(lm)
+    # "the se?" with the last vowel a near coin toss that leans to "see"; the LM knows "the sea".
+    frames = spell("the se") + [{"e": 0.5, "a": 0.4}, {"_": 0.9}]
+    log_probs = soft_posteriors(frames, vocab)
+    assert one(GreedyDecoder(vocab), log_probs) == "the see"
+    assert one(beam(vocab, lm=str(lm), lm_weight=0.0), log_probs) == "the see"
+    assert one(beam(vocab, lm=str(lm), lm_weight=1.0), log_probs) == "the sea"
+    # A character LM (lexicon-free decoding) learns the same from spelling alone.
+    chars = tmp_path / "chars.arpa"
+    build_ngram_lm([char_tokens(s) for s in ["i see the sea", "by the sea", "the sea is blue"]], order=5).write_arpa(chars)
+    assert one(beam(vocab, lm=str(chars), lm_weight=1.0), log_probs) == "the sea"
+    with pytest.raises(ConfigError, match="character LM"):
+        beam(vocab, lm=str(chars), lexicon=write_lines(tmp_path / "words.txt", ["the", "sea"]))

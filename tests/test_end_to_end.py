@@ -60,11 +60,13 @@ def test_training_learns_the_corpus(trained_run: Path, tiny_corpus: Path):
 def test_python_api_transcribes_files_and_arrays(trained_run: Path, tiny_corpus: Path):
     model = asr.load_model(trained_run)
     entry = read_manifest(tiny_corpus / "train.jsonl")[0]
-    text = model.transcribe(entry["audio_filepath"])
-    assert score([entry["text"]], [text]).cer < 0.2
+    result = model.transcribe(entry["audio_filepath"])
+    assert score([entry["text"]], [result.text]).cer < 0.2
+    assert result.source == entry["audio_filepath"] and result.duration == round(entry["duration"], 3)
+    assert result.text == " ".join(w.word for w in result.segments[0].words)
     audio, rate = soundfile.read(entry["audio_filepath"], dtype="int16")
     stereo_44k = np.repeat(np.interp(np.arange(0, len(audio), rate / 44100), np.arange(len(audio)), audio)[:, None], 2, 1)
-    assert score([entry["text"]], [model.transcribe(stereo_44k.astype(np.float32) / 32768, 44100)]).cer < 0.25
+    assert score([entry["text"]], [model.transcribe(stereo_44k.astype(np.float32) / 32768, 44100).text]).cer < 0.25
 
 
 def test_cli_transcribe_and_evaluate(trained_run: Path, tiny_corpus: Path, tmp_path: Path):

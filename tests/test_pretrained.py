@@ -55,7 +55,8 @@ def test_package_command_writes_a_release_that_transcribes(tmp_path):
     assert "model.safetensors" in result.stdout
     metadata = json.loads((tmp_path / "release" / "config.json").read_text())["metadata"]
     assert metadata == {"checkpoint": "best.pt", "step": 7, "epoch": 1, "best_dev_wer": 0.5}
-    assert isinstance(asr.load_model(tmp_path / "release").transcribe(np.zeros(8000, np.float32), 16000), str)
+    silence = asr.load_model(tmp_path / "release").transcribe(np.zeros(8000, np.float32), 16000)
+    assert (silence.text, silence.segments, silence.duration) == ("", [], 0.5)
 
 
 @pytest.mark.parametrize("damage, reason", [

@@ -1,0 +1,259 @@
+"""Voice-activity segmentation: 16 kHz audio of any length in, speech segments of bounded length out.
+
+An energy detector whose threshold follows the recording's noise floor finds pauses; each segment is speech
+between pauses plus a little context. Speech that runs on without a pause is cut at its quietest moment before
+`max_segment_s`, and those forced cuts overlap so a word cut in two is still heard whole by one segment. Every
+segment owns a region of the file's timeline; the regions tile it, so keeping the words whose midpoint falls in
+their segment's region transcribes each word exactly once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, stream_audio
+
+_HOP = SAMPLE_RATE // 100  # 10 ms frames: fine enough to place a cut, coarse enough to loop over in Python
+_FLOOR_EVERY = 10  # frames between noise-floor updates; a percentile per frame would be slow
+_WARMUP_FRAMES = 50  # the first floor is taken over 0.5 s, so speech at the very start is not its own floor
+_PRE_EMPHASIS = 0.97  # weighs the speech band over rumble and hum, whose energy wobbles far more in 10 ms frames
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """Detector thresholds and segment bounds (levels in dB, times in seconds)."""
+
+    threshold_db: float = 12.0  # speech starts this far above the noise floor (stationary noise wobbles ~1-3 dB)
+    hysteresis_db: float = 6.0  # ... and goes on until it falls this much lower, so fading syllables stay in
+    min_level_db: float = -70.0  # speech also reaches this (dBFS): digital silence has no noise floor to sit above
+    floor_percentile: float = 10.0  # pauses fill more than this share of ordinary speech, so this is their level
+    floor_window_s: float = 10.0  # how far back the floor looks: follows level changes within a few seconds
+    min_pause_s: float = 0.3  # quieter stretches than this are stop closures and gaps inside or between words
+    min_speech_s: float = 0.1  # less voiced time than this is a click or a knock, not speech
+    pad_s: float = 0.15  # context kept on each side of the speech (quiet onsets and releases under the threshold)
+    max_segment_s: float = 30.0
+    overlap_s: float = 1.0  # each side of a forced cut: longer than a word, so one side hears it whole
+    cut_search_s: float = 5.0  # a forced cut goes at the quietest frame of this last stretch before the limit
+
+    def __post_init__(self) -> None:
+        if self.max_segment_s < 4 * self.overlap_s or self.max_segment_s < 1.0:  # so each forced cut moves on
+            raise ValueError(f"max_segment_s={self.max_segment_s} must be at least 1 s and 4 x overlap_s")
+        if min(self.min_pause_s, self.min_speech_s, self.pad_s, self.overlap_s, self.cut_search_s) < 0:
+            raise ValueError("segmenter durations must not be negative")
+
+
+@dataclass(frozen=True, eq=False)
+class AudioSegment:
+    """Speech audio cut from a stream, where it lies in the stream, and the part of the timeline it answers for.
+
+    Times are seconds from the start of the stream. The owned region [own_start, own_end) may reach past the
+    audio into the silence around it, and at a forced cut it ends in the middle of the overlap.
+    """
+
+    audio: np.ndarray  # 16 kHz mono float32
+    offset: int  # index of audio[0] in the stream, in samples
+    own_start: float
+    own_end: float
+
+    @property
+    def start(self) -> float:
+        return self.offset / SAMPLE_RATE
+
+    @property
+    def end(self) -> float:
+        return (self.offset + len(self.audio)) / SAMPLE_RATE
+
+
+class SpeechSegmenter:
+    """Incremental voice-activity segmenter: push() 16 kHz audio as it arrives, get each segment once it ends.
+
+    A segment ends after `min_pause_s` of quiet (the endpoint a live dictation waits for) or at `max_segment_s`.
+    It holds at most about `max_segment_s` of audio. flush() ends the stream and readies it for a new one.
+    """
+
+    def __init__(self, config: SegmenterConfig | None = None) -> None:
+        self.config = config or SegmenterConfig()
+        c = self.config
+        self._pad = round(c.pad_s * SAMPLE_RATE)
+        self._max = round(c.max_segment_s * SAMPLE_RATE)
+        self._overlap = round(c.overlap_s * SAMPLE_RATE)
+        self._search = round(c.cut_search_s * SAMPLE_RATE)
+        self._close_frames = max(round(c.min_pause_s * SAMPLE_RATE / _HOP), math.ceil(self._pad / _HOP))
+        self._min_speech_frames = round(c.min_speech_s * SAMPLE_RATE / _HOP)
+        self._window_frames = round(c.floor_window_s * SAMPLE_RATE / _HOP)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._chunks: deque[np.ndarray] = deque()  # the audio still needed, from sample _chunks_start on
+        self._chunks_start = 0
+        self._samples = 0  # pushed so far
+        self._energy = np.zeros(0)  # dB per frame, from frame _energy_start on
+        self._energy_start = 0
+        self._last_sample = 0.0  # the one before the first frame without an energy, for the pre-emphasis
+        self._frame = 0  # next frame to decide
+        self._start_db = self._stop_db = 0.0
+        self._active = False  # a segment is open
+        self._seg_start = 0  # its first sample, context included
+        self._speech_end = 0  # the frame after its last loud one
+        self._speech_frames = 0
+        self._owned_until = 0  # sample where the next segment's owned region begins
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether an open segment has enough speech that it will be emitted."""
+        return self._active and self._speech_frames >= self._min_speech_frames
+
+    def push(self, chunk: np.ndarray) -> list[AudioSegment]:
+        """Add 16 kHz mono audio of any length (copied); return the segments it finished, in order."""
+        chunk = np.array(chunk, dtype=np.float32)  # a copy: sound-card callbacks reuse their buffers
+        if chunk.ndim != 1:
+            raise ValueError(f"expected 1-D 16 kHz mono audio, got shape {chunk.shape}")
+        self._chunks.append(chunk)
+        self._samples += len(chunk)
+        self._add_frames()
+        segments = self._decide(final=False)
+        self._forget()
+        return segments
+
+    def flush(self) -> list[AudioSegment]:
+        """End the stream: the last open segment, which owns the timeline to the end."""
+        segments = self._decide(final=True)
+        if self._active:
+            end = min(self._speech_end * _HOP + self._pad, self._samples, self._seg_start + self._max)
+            segment = self._close(end, own_end=self._samples)
+            segments += [segment] if segment else []
+        self._reset()
+        return segments
+
+    def _add_frames(self) -> None:
+        """Energy of every newly completed frame, pre-emphasized and DC removed."""
+        first, last = self._energy_start + len(self._energy), self._samples // _HOP
+        if last > first:
+            audio = self._slice(first * _HOP, last * _HOP)
+            emphasized = audio - _PRE_EMPHASIS * np.concatenate([[self._last_sample], audio[:-1]])
+            self._last_sample = float(audio[-1])
+            energy = 10 * np.log10(emphasized.reshape(-1, _HOP).var(axis=1, dtype=np.float64) + 1e-10)
+            self._energy = np.concatenate([self._energy, energy])
+
+    def _decide(self, final: bool) -> list[AudioSegment]:
+        """Run the speech/pause state machine over the undecided frames."""
+        segments = []
+        available, first = self._energy_start + len(self._energy), self._frame
+        energy = self._energy[first - self._energy_start :].tolist()  # Python floats loop faster than numpy's
+        while self._frame < available:
+            i = self._frame
+            if i % _FLOOR_EVERY == 0:
+                upto = max(i + _FLOOR_EVERY, _WARMUP_FRAMES)
+                if upto > available and not final:
+                    break  # thresholds depend only on the audio, never on how it was chunked
+                self._set_thresholds(min(upto, available))
+            db = energy[i - first]
+            self._frame += 1
+            if not self._active:
+                if db > self._start_db:
+                    self._active, self._seg_start = True, max(i * _HOP - self._pad, 0)
+                    self._speech_end, self._speech_frames = i + 1, 1
+                continue
+            if db > self._stop_db:
+                self._speech_end, self._speech_frames = i + 1, self._speech_frames + 1
+            if i + 1 - self._speech_end >= self._close_frames:
+                segment = self._close(self._speech_end * _HOP + self._pad)
+                segments += [segment] if segment else []
+            elif (i + 1) * _HOP - self._seg_start >= self._max:
+                segments.append(self._force_cut())
+        return segments
+
+    def _set_thresholds(self, upto: int) -> None:
+        """Thresholds from the noise floor: a low percentile of the frame energies in the window before `upto`."""
+        c = self.config
+        window = self._energy[max(upto - self._window_frames, 0) - self._energy_start : upto - self._energy_start]
+        rank = int(c.floor_percentile / 100 * (len(window) - 1))
+        floor = float(np.partition(window, rank)[rank])  # np.percentile's overhead would dominate the run time
+        self._start_db = max(floor + c.threshold_db, c.min_level_db)
+        self._stop_db = self._start_db - c.hysteresis_db
+
+    def _close(self, end: int, own_end: int | None = None) -> AudioSegment | None:
+        """End the open segment at sample `end`; None when it held too little speech to keep."""
+        self._active = False
+        if self._speech_frames < self._min_speech_frames:
+            return None  # its stretch of the timeline goes to the next segment
+        own_end = end if own_end is None else own_end
+        segment = AudioSegment(self._slice(self._seg_start, end), self._seg_start,
+                               self._owned_until / SAMPLE_RATE, own_end / SAMPLE_RATE)
+        self._owned_until = own_end
+        return segment
+
+    def _force_cut(self) -> AudioSegment:
+        """Cut the open segment, at its limit, at the quietest moment of its last stretch; the next one overlaps it."""
+        latest = self._seg_start + self._max - self._overlap
+        earliest = max(latest - self._search, self._seg_start + self._max // 2)
+        first, last = math.ceil(earliest / _HOP), min(latest // _HOP, self._frame - 3)  # candidate frames
+        # Loudness over 50 ms around each candidate: a dip in the speech, not one quiet pitch period.
+        power = 10 ** (self._energy[first - 2 - self._energy_start : last + 3 - self._energy_start] / 10)
+        cut = (first + int(np.argmin(np.convolve(power, np.ones(5), mode="valid")))) * _HOP
+        segment = AudioSegment(self._slice(self._seg_start, cut + self._overlap), self._seg_start,
+                               self._owned_until / SAMPLE_RATE, cut / SAMPLE_RATE)
+        self._owned_until, self._seg_start = cut, cut - self._overlap
+        # Only speech after the cut counts for the next segment: none, and the cut fell where the speech ended.
+        after = self._energy[cut // _HOP - self._energy_start : self._frame - self._energy_start]
+        self._speech_frames = int(np.count_nonzero(after > self._stop_db))
+        return segment
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        """A copy of the stream's samples [start, end), all of which are still held."""
+        pieces, position = [], self._chunks_start
+        for chunk in self._chunks:
+            if position + len(chunk) > start and position < end:
+                pieces.append(chunk[max(start - position, 0) : end - position])
+            position += len(chunk)
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+    def _forget(self) -> None:
+        """Let go of the audio and energies nothing will look at again."""
+        keep = self._seg_start if self._active else self._frame * _HOP - self._pad  # the open segment or a pad
+        while self._chunks and self._chunks_start + len(self._chunks[0]) <= keep:
+            self._chunks_start += len(self._chunks.popleft())
+        # The next floor looks back a window from the next frame; a forced cut looks no further than the segment.
+        drop = min(self._frame - self._window_frames - _FLOOR_EVERY, keep // _HOP) - self._energy_start
+        if drop > self._window_frames:  # trim now and then, not on every push
+            self._energy, self._energy_start = self._energy[drop:], self._energy_start + drop
+
+
+def segment_audio(
+    source: str | os.PathLike[str] | np.ndarray,
+    sample_rate: int | None = None,
+    config: SegmenterConfig | None = None,
+) -> Iterator[AudioSegment]:
+    """Speech segments of a file or array, in order, reading the file block by block (see stream_audio).
+
+    Memory stays at about one segment whatever the length. The owned regions tile [0, duration] of the 16 kHz
+    audio; input with no speech yields nothing. Bad input raises AudioError here, or NaN samples when reached.
+    """
+    return segment_blocks(stream_audio(source, sample_rate), SpeechSegmenter(config))
+
+
+def segment_blocks(blocks: Iterable[np.ndarray], segmenter: SpeechSegmenter) -> Iterator[AudioSegment]:
+    """Segments of a stream of 16 kHz blocks, owned regions tiling it; one ended by a pause waits until more speech starts, for if none does, it owns
+    the rest of the stream."""
+    held, samples = None, 0
+    for block in blocks:
+        samples += len(block)
+        for segment in segmenter.push(block):
+            if held is not None:
+                yield held
+            held = segment
+        if held is not None and segmenter.in_speech:
+            yield held
+            held = None
+    for segment in segmenter.flush():
+        if held is not None:
+            yield held
+        held = segment
+    if held is not None:
+        yield dataclasses.replace(held, own_end=samples / SAMPLE_RATE)

@@ -1,0 +1,69 @@
+"""Fast CPU inference paths: int8 dynamic quantization and the TorchScript export of the whole pipeline."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import asr
+from asr.errors import ConfigError
+from asr.evaluate import score
+from asr.export import export_torchscript
+from asr.model import quantize_int8
+from asr.synthetic import Voice, synthesize
+
+SENTENCE = "the weather was fine all day"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return asr.load_model()
+
+
+def test_exported_pipeline_matches_eager(model, tmp_path):
+    path = export_torchscript(model.features, model.model, model.vocab, tmp_path / "model.pt")
+    exported = torch.jit.load(str(path))
+    # Batch size, lengths and padding unlike the trace's example.
+    waveforms = torch.randn(3, 50000) * 0.1
+    lengths = torch.tensor([50000, 31234, 4001])
+    with torch.no_grad():
+        expected, expected_frames = model.model(*model.features(waveforms, lengths))
+        got, got_frames = exported(waveforms, lengths)
+    assert torch.equal(got_frames, expected_frames)
+    assert torch.allclose(got, expected, atol=1e-5)
+    info = json.loads((tmp_path / "model.pt.json").read_text())
+    assert info["tokens"] == model.vocab.tokens and info["frame_s"] == pytest.approx(0.03)
+
+
+def test_int8_model_is_smaller_and_nearly_as_accurate(model, tmp_path):
+    wav = tmp_path / "s.wav"
+    synthesize(SENTENCE, Voice("espeak-ng", "en-us"), wav)
+    int8 = asr.load_model(int8=True)
+    def quantized(module: torch.nn.Module) -> bool:
+        return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
+
+    assert quantized(int8.model) and not quantized(model.model)
+    fp32_text, int8_text = model.transcribe(wav).text, int8.transcribe(wav).text
+    assert score([SENTENCE], [int8_text]).cer <= score([SENTENCE], [fp32_text]).cer + 0.1
+    int8_net = quantize_int8(model.model)
+    path = export_torchscript(model.features, int8_net, model.vocab, tmp_path / "int8.pt")
+    assert path.stat().st_size < 0.4 * export_torchscript(model.features, model.model, model.vocab,
+                                                           tmp_path / "fp32.pt").stat().st_size
+    waveforms, lengths = torch.randn(2, 30000) * 0.1, torch.tensor([30000, 20000])
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(str(path))(waveforms, lengths)[0],
+                              int8_net(*model.features(waveforms, lengths))[0], atol=1e-5)
+
+
+def test_int8_refuses_gpu():
+    with pytest.raises(ConfigError, match="CPU only"):
+        asr.load_model(int8=True, device="cuda")
+
+
+def test_export_command(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "asr.cli", "export", "--int8", "--out", str(tmp_path / "m.pt")],
+                         capture_output=True, text=True, check=True)
+    assert "TorchScript" in out.stdout and (tmp_path / "m.pt").is_file() and (tmp_path / "m.pt.json").is_file()
