@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import gzip
 import re
 import warnings
 from pathlib import Path
@@ -20,6 +21,7 @@ FORMAT = "asr-checkpoint-v1"
 RELEASE_FORMAT = "asr-release-v1"
 RELEASE_WEIGHTS = "model.safetensors"
 RELEASE_CONFIG = "config.json"
+RELEASE_LM = "lm.arpa.gz"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
@@ -92,11 +94,14 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
 
 
 def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dtype: torch.dtype = torch.float16,
-                 metadata: dict[str, Any] | None = None) -> Path:
+                 metadata: dict[str, Any] | None = None, lm: str | os.PathLike[str] | None = None,
+                 decoding: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint's network as a release: safetensors weights (no pickle) + the configs as JSON.
 
     Weights are stored in `dtype` (half precision halves the download and loses no accuracy for inference);
     optimizer state is left out. Feature buffers (mel filterbank, normalization statistics) stay in float32.
+    lm: an ARPA language model copied in (gzip-compressed) as RELEASE_LM, with `decoding` (lm_weight, word_score, beam_size tuned
+    for it) recorded as the release's recommended beam search.
     """
     from safetensors.torch import save_file
 
@@ -108,6 +113,15 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
     config = checkpoint["config"]
     release = {"format": RELEASE_FORMAT, "model": config["model"], "features": config["features"],
                "vocab": vocab.chars, "metadata": metadata or {}}
+    if lm is not None:
+        lm = Path(lm)
+        if not lm.is_file():
+            raise CheckpointError(f"{lm}: language model not found")
+        if not (out_dir / RELEASE_LM).exists() or not lm.samefile(out_dir / RELEASE_LM):
+            data = lm.read_bytes()
+            (out_dir / f".{RELEASE_LM}.tmp").write_bytes(data if lm.suffix == ".gz" else gzip.compress(data, mtime=0))
+            os.replace(out_dir / f".{RELEASE_LM}.tmp", out_dir / RELEASE_LM)
+        release["decoding"] = {"lm": RELEASE_LM, **(decoding or {})}
     weights_tmp, config_tmp = out_dir / f".{RELEASE_WEIGHTS}.tmp", out_dir / f".{RELEASE_CONFIG}.tmp"
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights_tmp))
     config_tmp.write_text(json.dumps(release, indent=2) + "\n", encoding="utf-8")
@@ -142,4 +156,10 @@ def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
         if part in parts:
             parts[part][name] = value.float() if value.is_floating_point() else value
     config = {k: release.get(k) for k in ("model", "features", "vocab")}
-    return {"config": config, **parts, "metadata": release.get("metadata", {})}
+    checkpoint = {"config": config, **parts, "metadata": release.get("metadata", {})}
+    if isinstance(release.get("decoding"), dict):
+        lm = folder / str(release["decoding"].get("lm", ""))
+        if not lm.is_file():
+            raise CheckpointError(f"{folder / RELEASE_CONFIG}: its language model {lm.name} is missing")
+        checkpoint["decoding"] = {**release["decoding"], "lm": str(lm)}
+    return checkpoint

@@ -36,7 +36,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for the network (default: PyTorch's choice)")
 
 
-def load_transcriber(args: argparse.Namespace, decoding=None):  # noqa: ANN001,ANN201 - lazily imported types
+def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: ANN201 - Transcriber, lazily imported
+    """The model the options name, with the decoder they ask for (decode=False: greedy)."""
     import torch
 
     from .errors import ConfigError
@@ -46,37 +47,52 @@ def load_transcriber(args: argparse.Namespace, decoding=None):  # noqa: ANN001,A
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    return load_model(args.model, device=args.device, decoding=decoding, int8=args.int8)
+    transcriber = load_model(args.model, device=args.device, int8=args.int8)
+    if decode:
+        config = decoding_config(args, transcriber.recommended_decoding)
+        if config.method != "greedy":
+            transcriber.set_decoding(config)
+    return transcriber
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of DecodeConfig (asr/decoding.py) shared by transcribe, evaluate and tune-lm."""
     group = parser.add_argument_group("decoding")
     group.add_argument("--decoder", choices=["greedy", "beam"],
-                       help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword)")
-    group.add_argument("--beam-size", type=int, default=50, help="hypotheses kept per frame")
-    group.add_argument("--lm", help="ARPA n-gram LM (.arpa or .arpa.gz): a word LM, or a character LM (asr lm --chars)")
+                       help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
+                            "without --lm uses the model's own LM and tuned weights when it ships one")
+    group.add_argument("--beam-size", type=int, help="hypotheses kept per frame (default 50, or the model's)")
+    group.add_argument("--lm", help="ARPA n-gram LM (.arpa or .arpa.gz): a word LM, or a character LM "
+                                    "(asr lm --chars); 'none' for beam search without one")
     group.add_argument("--lexicon", help="words the beam search may output, one per line (default: the word LM's)")
-    group.add_argument("--lm-weight", type=float, default=1.0, help="weight of the LM score")
-    group.add_argument("--word-score", type=float, default=0.0, help="score added per word")
+    group.add_argument("--lm-weight", type=float, help="weight of the LM score (default 1, or the model's)")
+    group.add_argument("--word-score", type=float, help="score added per word (default 0, or the model's)")
     group.add_argument("--hotword", action="append", default=[], help="a word or phrase to favour (repeatable)")
     group.add_argument("--hotword-weight", type=float, default=5.0, help="score added per hotword word")
 
 
-def decoding_config(args: argparse.Namespace):  # noqa: ANN201 - DecodeConfig, imported lazily
+def decoding_config(args: argparse.Namespace, recommended=None):  # noqa: ANN001,ANN201 - lazily imported types
+    """The DecodeConfig the options ask for. Beam search without --lm or --lexicon starts from the model's
+    recommended one (its shipped LM and tuned weights) where it has one; options given explicitly win."""
+    from dataclasses import replace
+
     from .decoding import DecodeConfig
 
     beam = args.decoder == "beam" or (args.decoder is None and bool(args.lm or args.lexicon or args.hotword))
-    return DecodeConfig(method="beam" if beam else "greedy", beam_size=args.beam_size, lm=args.lm,
-                        lexicon=args.lexicon, lm_weight=args.lm_weight, word_score=args.word_score,
-                        hotwords=args.hotword, hotword_weight=args.hotword_weight)
+    if not beam:
+        return DecodeConfig()
+    base = recommended if recommended is not None and not args.lm and not args.lexicon else DecodeConfig("beam")
+    explicit = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
+    return replace(base, **{k: v for k, v in explicit.items() if v is not None},
+                   lm=None if args.lm == "none" else args.lm or base.lm, lexicon=args.lexicon,
+                   hotwords=args.hotword, hotword_weight=args.hotword_weight)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_manifest
     from .manifest import read_manifest
 
-    transcriber = load_transcriber(args, decoding_config(args))
+    transcriber = load_transcriber(args)
     entries = read_manifest(args.manifest)
     report = evaluate_manifest(transcriber, entries, args.batch_seconds)
     report_path = Path(args.report) if args.report else Path(args.manifest).with_suffix(".report.jsonl")
@@ -122,7 +138,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
     inputs = audio_inputs(args.inputs)
     output_dir = args.output_dir or ("." if args.output_format == "all" else None)
-    transcriber = load_transcriber(args, decoding_config(args))
+    transcriber = load_transcriber(args)
     with tempfile.TemporaryDirectory(prefix="asr-stdin-") as tmp:
         sources = list(inputs)
         if "-" in sources:  # audio on standard input is spooled to a file, which any decoder can then read
@@ -175,12 +191,13 @@ def cmd_tune_lm(args: argparse.Namespace) -> None:
     from .evaluate import grid_search
     from .manifest import read_manifest
 
-    if not args.lm:
-        raise ConfigError("--lm is required: the language model whose weights to tune")
-    transcriber = load_transcriber(args)
+    transcriber = load_transcriber(args, decode=False)
+    args.decoder = "beam"
+    config = decoding_config(args, transcriber.recommended_decoding)
+    if config.lm is None:
+        raise ConfigError("--lm is required (this model ships no language model): the LM whose weights to tune")
     entries = read_manifest(args.manifest)
-    grid = grid_search(transcriber, entries, decoding_config(args), _floats(args.lm_weights), _floats(args.word_scores),
-                       args.batch_seconds)
+    grid = grid_search(transcriber, entries, config, args.lm_weights, args.word_scores, args.batch_seconds)
     best = None
     print("lm_weight  word_score    WER     CER")
     for setting, report in grid:
@@ -192,19 +209,10 @@ def cmd_tune_lm(args: argparse.Namespace) -> None:
           f"(WER {best[1].wer:.2%}, CER {best[1].cer:.2%} on {len(entries)} utterances)")
 
 
-def _floats(text: str) -> list[float]:
-    from .errors import ConfigError
-
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def cmd_export(args: argparse.Namespace) -> None:
     from .export import export_torchscript
 
-    transcriber = load_transcriber(args)
+    transcriber = load_transcriber(args, decode=False)
     path = export_torchscript(transcriber.features, transcriber.model, transcriber.vocab, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, TorchScript) and {path}.json (tokens, frame rate)")
 
@@ -228,16 +236,23 @@ def cmd_average(args: argparse.Namespace) -> None:
 def cmd_package(args: argparse.Namespace) -> None:
     import torch
 
-    from .checkpoint import RELEASE_CONFIG, RELEASE_WEIGHTS, checkpoint_path, load_checkpoint, save_release
+    from .checkpoint import (RELEASE_CONFIG, RELEASE_LM, RELEASE_WEIGHTS, checkpoint_path, is_release,
+                             load_checkpoint, load_release, save_release)
 
-    path = checkpoint_path(args.checkpoint)
-    checkpoint = load_checkpoint(path)
-    state = checkpoint.get("state", {})
-    metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
+    if is_release(args.checkpoint):  # re-package a release, e.g. to add a language model
+        checkpoint = load_release(args.checkpoint)
+        metadata = checkpoint["metadata"]
+    else:
+        path = checkpoint_path(args.checkpoint)
+        checkpoint = load_checkpoint(path)
+        state = checkpoint.get("state", {})
+        metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
-    out = save_release(args.out, checkpoint, dtype, metadata)
+    decoding = {"lm_weight": args.lm_weight, "word_score": args.word_score, "beam_size": args.beam_size}
+    out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
-    print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}")
+    print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}"
+          + (f", with {out / RELEASE_LM}" if args.lm else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune = sub.add_parser("tune-lm", help="grid-search --lm-weight and --word-score on a (dev) manifest")
     add_model_arguments(tune)
     tune.add_argument("--manifest", required=True, help="JSONL manifest, usually the dev split")
-    tune.add_argument("--lm-weights", default="0.5,1,1.5,2,3", help="comma-separated LM weights to try")
-    tune.add_argument("--word-scores", default="-1,0,1,2", help="comma-separated word scores to try")
+    tune.add_argument("--lm-weights", type=float, nargs="+", default=[0.5, 1, 1.5, 2, 3], help="LM weights to try")
+    tune.add_argument("--word-scores", type=float, nargs="+", default=[-1, 0, 1, 2], help="word scores to try")
     tune.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
     add_decoding_arguments(tune)
     tune.set_defaults(func=cmd_tune_lm)
@@ -301,9 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     average.set_defaults(func=cmd_average)
 
     package = sub.add_parser("package", help="turn a training checkpoint into a release (safetensors + JSON)")
-    package.add_argument("checkpoint", help="checkpoint file or run folder (its best.pt)")
+    package.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
     package.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
     package.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
+    package.add_argument("--lm", help="an ARPA LM to ship with the model for beam search (see asr tune-lm)")
+    package.add_argument("--lm-weight", type=float, default=1.0, help="with --lm: its tuned LM weight")
+    package.add_argument("--word-score", type=float, default=0.0, help="with --lm: its tuned word score")
+    package.add_argument("--beam-size", type=int, default=100, help="with --lm: the beam size to use")
     package.set_defaults(func=cmd_package)
     return parser
 

@@ -12,7 +12,7 @@ import math
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, TextIO
 
 from .errors import CheckpointError
 from .manifest import read_manifest
@@ -81,17 +81,17 @@ class NGramLM:
                 fields = [_format(table[gram]), " ".join(gram)] + ([] if backoff is None else [_format(backoff)])
                 lines.append("\t".join(fields))
         lines += ["", "\\end\\", ""]
+        data = "\n".join(lines).encode("utf-8")
+        if path.suffix == ".gz":  # no timestamp or name in the header: one model always gives the same bytes
+            data = gzip.compress(data, mtime=0)
         tmp = path.with_name(path.name + ".tmp")
-        with _open_text(tmp, "w", compressed=path.suffix == ".gz") as f:
-            f.write("\n".join(lines))
+        tmp.write_bytes(data)
         os.replace(tmp, path)
 
 
-def _open_text(path: Path, mode: str = "r", compressed: bool | None = None):  # noqa: ANN202 - a text file object
-    """A UTF-8 text file, gzip-compressed when it ends in .gz (KenLM reads compressed ARPA files too)."""
-    if compressed if compressed is not None else path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+def _open_text(path: Path) -> TextIO:
+    """A UTF-8 text file to read, gzip-compressed when it ends in .gz (KenLM reads compressed ARPA files too)."""
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
 def arpa_words(path: str | os.PathLike[str]) -> list[str]:

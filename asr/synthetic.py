@@ -65,6 +65,7 @@ DEV_FRACTION = 0.05
 TEST_FRACTION = 0.05
 MIN_WORDS, MAX_WORDS = 3, 25
 SPLITS = ("train", "dev", "test")
+LM_TEXT = "lm_text.txt"
 
 # No digits or symbols, which TTS and normalize() may read apart; no leading dash (a stray "-- Author.").
 _SPEAKABLE = re.compile(r"[A-Za-z'\"(][A-Za-z .,;:!?'\"()-]*")
@@ -416,7 +417,8 @@ def _synthesize_split(split: str, jobs: Iterator[_Job], target_s: float, executo
 
 def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minutes: float = 10,
                  test_minutes: float = 10, seed: int = 0, jobs: int | None = None) -> dict[str, Any]:
-    """Synthesize train/dev/test into out_dir: wavs/<split>/*.wav, <split>.jsonl manifests and voices.json.
+    """Synthesize train/dev/test into out_dir: wavs/<split>/*.wav, <split>.jsonl manifests, voices.json, and
+    LM_TEXT, the normalized sentences of the training pool (one per line) to build a language model from.
 
     Sentences are split by a hash of their normalized text and dev/test use only held-out voices (split_voices),
     so no sentence or voice is shared between training and evaluation. The same arguments give the same
@@ -440,6 +442,8 @@ def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minute
         raise RuntimeError(f"too few sentences to fill every split: {({k: len(v) for k, v in by_split.items()})}")
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Language-model text: every sentence of the training pool, spoken or not, and none of dev or test.
+    (out_dir / LM_TEXT).write_text("".join(s.text + "\n" for s in by_split["train"]), encoding="utf-8")
     (out_dir / "voices.json").write_text(json.dumps(
         {"train": [v.id for v in train_voices], "held_out": [v.id for v in held_voices]}, indent=1) + "\n")
     summary: dict[str, Any] = {

@@ -55,6 +55,8 @@ class Transcriber:
         self.frame_s = features.config.hop_length * model.subsampling.factor / self.sample_rate
         self.segmenter = segmenter or SegmenterConfig()
         self.set_decoding(decoding or DecodeConfig())
+        # Beam search with the language model a release ships and the weights tuned for it (see load_model).
+        self.recommended_decoding: DecodeConfig | None = None
 
     def set_decoding(self, decoding: DecodeConfig) -> None:
         """Switch decoders (greedy, beam search with LM, hotwords); building one may load an LM."""
@@ -202,4 +204,10 @@ def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
         path = checkpoint_path(path)
         checkpoint = load_checkpoint(path)
     model, features, vocab = build_model(checkpoint, str(path))
-    return Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
+    transcriber = Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
+    if "decoding" in checkpoint:
+        try:
+            transcriber.recommended_decoding = DecodeConfig(method="beam", **checkpoint["decoding"])
+        except TypeError as err:
+            raise CheckpointError(f"{path}: unknown decoding settings ({err})") from None
+    return transcriber

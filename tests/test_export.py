@@ -16,6 +16,8 @@ from asr.model import quantize_int8
 from asr.synthetic import Voice, synthesize
 
 SENTENCE = "the weather was fine all day"
+# Loading a TorchScript file is how users consume the export; torch marks torch.jit deprecated.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,13 @@ from asr.config import to_dict
 from asr.errors import CheckpointError
 from asr.evaluate import score
 from asr.features import FeatureConfig, LogMel
+from asr.lm import build_ngram_lm
 from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import DEFAULT_CHARS
 from asr.transcribe import PRETRAINED_DIR, load_model
+
+from conftest import SENTENCES
 
 
 def random_checkpoint() -> dict:
@@ -94,3 +97,32 @@ def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
     report = score([e["text"] for e in entries], hypotheses)
     # The bundled model never saw these sentences; its synthetic test split has CER ~21 % (RESULTS.md).
     assert report.cer < 0.35, (report.wer, report.cer, hypotheses[:3])
+
+
+def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: Path):
+    lm = tmp_path / "lm.arpa"
+    build_ngram_lm([s.split() for s in SENTENCES], order=2).write_arpa(lm)
+    out = subprocess.run([sys.executable, "-m", "asr.cli", "package", str(PRETRAINED_DIR), "--out",
+                          str(tmp_path / "release"), "--lm", str(lm), "--lm-weight", "1.5", "--word-score", "0.5"],
+                         capture_output=True, text=True, check=True)
+    assert "lm.arpa.gz" in out.stdout
+    model = load_model(tmp_path / "release")
+    recommended = model.recommended_decoding
+    assert (recommended.method, recommended.lm_weight, recommended.word_score, recommended.beam_size) == \
+        ("beam", 1.5, 0.5, 100)
+    assert Path(recommended.lm) == tmp_path / "release" / "lm.arpa.gz"
+    # With an LM of exactly these sentences, beam search fixes the bundled model's spelling.
+    entries = read_manifest(tiny_corpus / "train.jsonl")[:12]
+    greedy = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
+    model.set_decoding(recommended)
+    beam = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
+    assert beam.wer < greedy.wer / 2, (greedy.wer, beam.wer)
+    (tmp_path / "release" / "lm.arpa.gz").unlink()
+    with pytest.raises(CheckpointError, match="language model lm.arpa.gz is missing"):
+        load_model(tmp_path / "release")
+
+
+def test_bundled_model_recommends_beam_search_with_its_lm():
+    recommended = asr.load_model().recommended_decoding
+    assert recommended is not None and recommended.method == "beam" and Path(recommended.lm).is_file()
+    assert Path(recommended.lm).stat().st_size < 5 * 1024 * 1024

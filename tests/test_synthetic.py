@@ -92,6 +92,8 @@ def test_build_corpus_splits_are_disjoint_and_valid(corpora):
     assert speakers["train"] <= set(voices["train"])
     assert speakers["dev"] | speakers["test"] <= set(voices["held_out"])
     assert set(voices["train"]).isdisjoint(voices["held_out"])
+    lm_text = set((out / "lm_text.txt").read_text().splitlines())
+    assert texts["train"] <= lm_text and lm_text.isdisjoint(texts["dev"] | texts["test"]) and len(lm_text) > 10000
     for split, minimum_s in (("train", 18), ("dev", 12), ("test", 12)):
         entries = manifests[split]
         assert sum(e["duration"] for e in entries) >= minimum_s

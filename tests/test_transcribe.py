@@ -14,6 +14,7 @@ import soundfile
 import asr
 from asr.audio import load_audio
 from asr.evaluate import score
+from asr.lm import arpa_words
 from asr.synthetic import Voice, synthesize
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]
@@ -127,3 +128,19 @@ def test_cli_many_inputs_output_files_and_stdin(tmp_path):
     assert score([SENTENCES[0]], [clip0["text"]]).cer < 0.3
     assert (out / "clip1.srt").read_text().startswith("1\n00:00:00,")
     assert (out / "clip2.vtt").read_text().startswith("WEBVTT\n")
+
+
+def test_cli_beam_search_with_the_bundled_lm_and_hotwords(tmp_path):
+    wav = tmp_path / "s.wav"
+    synthesize("we walked in the garden with zanzibar", VOICE, wav)
+
+    def transcribe(*options: str) -> str:
+        return subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", str(wav), *options],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    beam = transcribe("--decoder", "beam")
+    # Words from the bundled LM's vocabulary only, which lacks "zanzibar" until it is a hotword.
+    assert beam.startswith("we walked in the garden with") and "zanzibar" not in beam
+    assert "zanzibar" not in arpa_words(asr.load_model().recommended_decoding.lm)
+    assert transcribe("--decoder", "beam", "--lm", "none")  # lexicon-free beam search without an LM
+    assert transcribe("--hotword", "Zanzibar", "--hotword-weight", "8").endswith("zanzibar")
