@@ -82,7 +82,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}", file=sys.stderr)
         rows = []
         for threads, decoder, int8 in itertools.product((1, 2), ("greedy", "beam"), (False, True)):
-            options = [*model, "--threads", str(threads), "--decoder", decoder] + (["--int8"] if int8 else [])
+            options = ["transcribe", *model, "--threads", str(threads), "--decoder", decoder] + (["--int8"] if int8 else [])
             startup = min(run([*options, str(short_wav)])[0] for _ in range(args.repeats))
             runs = [run([*options, str(long_wav)]) for _ in range(args.repeats)]
             wall, peak_mb, stdout = min(runs)
