@@ -27,14 +27,14 @@ def load_audio(
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
-        audio, rate, name = _from_array(source), int(sample_rate), "<array>"
+        audio, rate, name = from_array(source), int(sample_rate), "<array>"
     else:
         name = str(source)
         audio, rate = _read_file(Path(source))
     return _prepare(audio, rate, target_rate, name)
 
 
-def _from_array(array: np.ndarray) -> np.ndarray:
+def from_array(array: np.ndarray) -> np.ndarray:
     """Bring an array to (samples, channels) float32, scaling integer PCM to [-1, 1]."""
     if array.ndim == 1:
         array = array[:, None]
@@ -131,7 +131,7 @@ def stream_audio(
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
-        audio, name, rate = _from_array(source), "<array>", int(sample_rate)
+        audio, name, rate = from_array(source), "<array>", int(sample_rate)
         frames, blocks = len(audio), _array_blocks(audio, rate, block_s)
     else:
         import soundfile

@@ -217,6 +217,16 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, TorchScript) and {path}.json (tokens, frame rate)")
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    try:
+        from demo.app import launch  # the demo lives beside the library: it imports asr, never the reverse
+    except ImportError as err:
+        from .errors import ConfigError
+
+        raise ConfigError(f"the demo needs gradio and the demo/ folder of a source checkout ({err})") from None
+    launch(args.model, host=args.host, port=args.port, share=args.share)
+
+
 def cmd_average(args: argparse.Namespace) -> None:
     from .checkpoint import average_checkpoints, save_checkpoint
 
@@ -303,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
     add_decoding_arguments(tune)
     tune.set_defaults(func=cmd_tune_lm)
+
+    demo = sub.add_parser("demo", help="serve the browser demo: live dictation and file upload (Gradio)")
+    demo.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    demo.add_argument("--port", type=int, default=7860, help="port to listen on")
+    demo.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    demo.set_defaults(func=cmd_demo)
 
     export = sub.add_parser("export", help="write a model as one TorchScript file (waveform in, log-probs out)")
     add_model_arguments(export)

@@ -109,6 +109,14 @@ class SpeechSegmenter:
         """Whether an open segment has enough speech that it will be emitted."""
         return self._active and self._speech_frames >= self._min_speech_frames
 
+    def open_segment(self) -> AudioSegment | None:
+        """The speech heard since the last finished segment, context included, if a segment is open: what a
+        live transcript shows as its partial text. It owns the timeline from the last segment to now."""
+        if not self.in_speech:
+            return None
+        return AudioSegment(self._slice(self._seg_start, self._samples), self._seg_start,
+                            self._owned_until / SAMPLE_RATE, self._samples / SAMPLE_RATE)
+
     def push(self, chunk: np.ndarray) -> list[AudioSegment]:
         """Add 16 kHz mono audio of any length (copied); return the segments it finished, in order."""
         chunk = np.array(chunk, dtype=np.float32)  # a copy: sound-card callbacks reuse their buffers

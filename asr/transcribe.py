@@ -148,19 +148,25 @@ class Transcriber:
             yield self._finish(pending.pop(next_out))
             next_out += 1
 
-    def _run(self, batch: list[tuple[int, AudioSegment]], pending: dict[int, _Pending], batch_seconds: float) -> None:
-        """Decode a batch of segments and file their words (those in each segment's own region) by source."""
-        outputs = self._batched_log_probs([s.audio for _, s in batch], batch_seconds)
-        for (index, segment), log_probs in zip(batch, outputs):
-            state = pending[index]
-            state.queued -= 1
-            if state.error is not None:
-                continue
+    def decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float = 120.0) -> list[Segment | None]:
+        """Decode speech segments (from asr.segmenter) into timed Segments, keeping the words in each one's own
+        region; None for a segment with no word of its own."""
+        results: list[Segment | None] = []
+        for segment, log_probs in zip(segments, self._batched_log_probs([s.audio for s in segments], batch_seconds)):
             words = word_timings(log_probs, self._ids(log_probs), self.vocab, self.frame_s, segment.start)
             # A forced cut overlaps its neighbour: each word belongs to the segment whose region holds its middle.
             words = [w for w in words if segment.own_start <= (w.start + w.end) / 2 < segment.own_end]
-            if words:
-                state.segments.append(Segment(words[0].start, words[-1].end, " ".join(w.word for w in words), words))
+            text = " ".join(w.word for w in words)
+            results.append(Segment(words[0].start, words[-1].end, text, words) if words else None)
+        return results
+
+    def _run(self, batch: list[tuple[int, AudioSegment]], pending: dict[int, _Pending], batch_seconds: float) -> None:
+        """Decode a batch of segments and file them by source."""
+        for (index, _), segment in zip(batch, self.decode_segments([s for _, s in batch], batch_seconds)):
+            state = pending[index]
+            state.queued -= 1
+            if state.error is None and segment is not None:
+                state.segments.append(segment)
 
     @staticmethod
     def _finish(state: _Pending) -> Transcript | AudioError:

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the toolkit needs on a fresh Debian/Ubuntu machine, skipping what is already there:
-# system packages (TTS engines for the synthetic corpus, ffmpeg for MP3), then a virtual environment in .venv
+# system packages (TTS engines for the synthetic corpus, ffmpeg for MP3, Chromium for the demo's browser tests),
+# then a virtual environment in .venv
 # with the package and its test dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts ffmpeg
-              fortunes fortunes-min wordnet-base)
+              fortunes fortunes-min wordnet-base chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -189,7 +189,12 @@ HELP = {
     "--help": (["--help"], ["usage: asr", "train", "evaluate", "transcribe"]),
     "train": (["train", "--help"], ["usage: asr train", "config", "overrides", "--resume"]),
     "evaluate": (["evaluate", "--help"], ["usage: asr evaluate", "--model", "--manifest"]),
-    "transcribe": (["transcribe", "--help"], ["usage: asr transcribe", "files", "--model"]),
+    "transcribe": (["transcribe", "--help"], ["usage: asr transcribe", "inputs", "--model", "--output-format",
+                                              "--decoder", "--lm", "--hotword", "--int8"]),
+    "lm": (["lm", "--help"], ["usage: asr lm", "text", "--order", "--min-counts", "--chars"]),
+    "tune-lm": (["tune-lm", "--help"], ["usage: asr tune-lm", "--lm-weights", "--word-scores"]),
+    "export": (["export", "--help"], ["usage: asr export", "--out", "--int8"]),
+    "demo": (["demo", "--help"], ["usage: asr demo", "--host", "--port", "--model", "--share"]),
 }
 
 

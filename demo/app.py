@@ -1,0 +1,146 @@
+"""The browser demo (`asr demo`): live dictation from the microphone, and transcription of uploaded files with
+word times and a picture of the CTC output. Gradio 6; each browser session keeps its own stream state."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from asr.audio import load_audio
+from asr.decoding import DecodeConfig
+from asr.dictation import Dictation
+from asr.errors import ASRError
+from asr.transcribe import Transcriber, load_model
+
+from .picture import spectrogram_with_spikes
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+MAX_UPLOAD_MB = 50
+MAX_UPLOAD_S = 600.0  # 10 minutes: an upload is transcribed in one go while the visitor waits
+MAX_RECORDING_S = 300.0
+STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at most one live segment (12 s)
+GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
+
+
+class Engine:
+    """The model shared by every session, with one decoder per setting; one request decodes at a time."""
+
+    def __init__(self, transcriber: Transcriber, model_name: str) -> None:
+        self.transcriber = transcriber
+        self.model_name = model_name
+        self.lock = threading.Lock()
+        self._decoders: dict[tuple, object] = {}
+
+    def decoding(self, method: str, hotwords: str) -> DecodeConfig:
+        words = [w.strip() for w in (hotwords or "").split(",") if w.strip()]
+        if method == GREEDY and not words:
+            return DecodeConfig()
+        base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
+        return replace(base, hotwords=words)
+
+    def use(self, config: DecodeConfig) -> None:
+        """Switch the shared transcriber to a decoder for config (built once, then cached). Call under the lock."""
+        key = (config.method, config.lm, tuple(config.hotwords))
+        if key not in self._decoders:
+            self.transcriber.set_decoding(config)
+            self._decoders[key] = self.transcriber.decoder
+        self.transcriber.decoder = self._decoders[key]
+        self.transcriber.decoding = config
+
+    def describe(self) -> str:
+        lm = self.transcriber.recommended_decoding
+        return (f"**Model:** {self.model_name}. The bundled model was trained on 12 hours of *synthetic* English "
+                "speech (espeak-ng, flite and festival voices reading fortunes and WordNet sentences); it has never "
+                "heard a human voice, so expect many errors on real speech. On unseen synthetic voices: WER 58 % "
+                "greedy, 35 % with beam search and its language model."
+                + ("" if lm else " This model ships no language model: beam search runs without one."))
+
+
+def build_app(engine: Engine) -> gr.Blocks:
+    with gr.Blocks(title="asr: live dictation") as app:
+        gr.Markdown("# asr — live dictation\nPress **Record**, speak, and watch the words appear. "
+                    "Or upload a recording in the second tab.")
+        gr.Markdown(engine.describe(), elem_id="model-info")
+        with gr.Accordion("Settings", open=False):
+            method = gr.Radio([GREEDY, BEAM], value=GREEDY, label="Decoding", elem_id="decoding")
+            hotwords = gr.Textbox(label="Hotwords (comma-separated names or words to favour; uses beam search)",
+                                  elem_id="hotwords")
+        with gr.Tab("Microphone"):
+            mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
+                           elem_id="mic")
+            status = gr.Markdown("", elem_id="mic-status")
+            live = gr.Textbox(label="Transcript", lines=6, elem_id="live-transcript", interactive=False)
+            session = gr.State(None)
+        with gr.Tab("Upload"):
+            upload = gr.Audio(sources=["upload"], type="filepath", label="Audio file", elem_id="upload")
+            run = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
+            examples = sorted(EXAMPLES_DIR.glob("*.wav"))
+            if examples:
+                gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples (unseen synthetic voices)")
+            text = gr.Textbox(label="Transcript", lines=4, elem_id="upload-transcript", interactive=False)
+            words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "confidence"], label="Words",
+                                 elem_id="words", interactive=False)
+            picture = gr.Image(label="Log-mel spectrogram, and the characters the network fires on (blue spikes; "
+                                     "grey: probability of blank)", type="pil", elem_id="picture", interactive=False)
+
+        def start(state: Dictation | None) -> tuple[Dictation, str, str]:
+            return Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
+
+        def stream(chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
+                   ) -> tuple[str, Dictation, str]:
+            state = state or Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S)
+            if chunk is None:
+                return state.text, state, "Listening…"
+            try:
+                with engine.lock:
+                    engine.use(engine.decoding(how, hot))
+                    text = state.push(*chunk)
+            except ASRError as err:
+                raise gr.Error(str(err), print_exception=False) from None
+            return text, state, f"Listening: {state.duration_s:.1f} s heard"
+
+        def stop(state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
+            if state is None:
+                return "", None, ""
+            with engine.lock:
+                engine.use(engine.decoding(how, hot))
+                result = state.finish()
+            return result.text, None, f"Done: {result.duration:.1f} s transcribed"
+
+        def transcribe_upload(path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
+            if not path:
+                raise gr.Error("Choose or record an audio file first.", print_exception=False)
+            try:
+                audio = load_audio(path)
+                if len(audio) > MAX_UPLOAD_S * 16000:
+                    raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
+                                   f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
+                                   print_exception=False)
+                with engine.lock:
+                    engine.use(engine.decoding(how, hot))
+                    result = engine.transcriber.transcribe(audio, 16000)
+                    image = spectrogram_with_spikes(engine.transcriber, audio, px_per_second=150)
+            except ASRError as err:
+                raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
+            rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
+            return result.text, rows, image
+
+        mic.start_recording(start, inputs=[session], outputs=[session, live, status])
+        mic.stream(stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
+                   stream_every=STREAM_EVERY_S, time_limit=int(MAX_RECORDING_S) + 30, concurrency_limit=None,
+                   show_progress="hidden")
+        mic.stop_recording(stop, inputs=[session, method, hotwords], outputs=[live, session, status])
+        run.click(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture])
+        upload.upload(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture])
+    return app
+
+
+def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve the demo; blocks until interrupted."""
+    engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)")
+    build_app(engine).queue(default_concurrency_limit=8).launch(
+        server_name=host, server_port=port, share=share, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
+        footer_links=[])
