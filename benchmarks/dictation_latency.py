@@ -1,0 +1,54 @@
+"""Cost of one live-dictation update (asr/dictation.py): what the demo's streaming handler spends per 0.5 s chunk.
+
+Feeds 30 s of test-split speech, joined without pauses (the worst case: the live segment grows to its 12 s limit
+before a forced cut), as 48 kHz int16 chunks of 0.5 s, the way the browser sends them, and times each push():
+
+    python benchmarks/dictation_latency.py --manifest data/synthetic/test.jsonl [--threads 2]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import asr
+from asr.audio import load_audio, resample
+from asr.dictation import Dictation
+from asr.manifest import read_manifest
+
+CHUNK_S, SECONDS, BROWSER_RATE = 0.5, 30.0, 48000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", required=True, help="utterances to speak (e.g. a test split)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    speech, total = [], 0
+    for entry in read_manifest(args.manifest):
+        speech.append(load_audio(entry["audio_filepath"]))
+        total += len(speech[-1])
+        if total >= SECONDS * 16000:
+            break
+    audio = (resample(np.concatenate(speech)[: int(SECONDS * 16000)], 16000, BROWSER_RATE) * 20000).astype(np.int16)
+    model = asr.load_model()
+    step = int(CHUNK_S * BROWSER_RATE)
+    for name, decoding in (("greedy", None), ("beam + LM", model.recommended_decoding)):
+        if decoding is not None:
+            model.set_decoding(decoding)
+        dictation, times = Dictation(model), []
+        for start in range(0, len(audio), step):
+            began = time.perf_counter()
+            dictation.push(BROWSER_RATE, audio[start : start + step])
+            times.append(time.perf_counter() - began)
+        dictation.finish()
+        print(f"| {name} | {torch.get_num_threads()} | {len(times)} | {np.median(times) * 1000:.0f} | "
+              f"{np.percentile(times, 95) * 1000:.0f} | {max(times) * 1000:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
