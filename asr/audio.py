@@ -1,17 +1,29 @@
 """Audio loading: any file or array in, 16 kHz mono float32 in [-1, 1] out, or an AudioError that says why."""
 from __future__ import annotations
 
+import numbers
 import os
-import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from .errors import AudioError
 
+if TYPE_CHECKING:
+    import soundfile
+
 SAMPLE_RATE = 16000
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}  # what folders of recordings are searched for
+# Rates outside this range come from corrupt headers; a rate of a few Hz would also make resampling to 16 kHz
+# multiply the audio's size thousands of times.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
+# Float samples beyond even 32-bit integer PCM stored as float are corrupt data; mixing and resampling values
+# near float32's limit would overflow to inf and NaN.
+MAX_SAMPLE_MAGNITUDE = 2.0**32
+# Files are decoded in reads of at most this many samples, so memory follows what the file holds, never what its
+# header claims (a FLAC or Ogg header can promise 2^36 frames and more).
+READ_BLOCK_SAMPLES = 2**22
 
 
 def load_audio(
@@ -19,15 +31,16 @@ def load_audio(
     sample_rate: int | None = None,
     target_rate: int = SAMPLE_RATE,
 ) -> np.ndarray:
-    """Load a file (WAV/FLAC/OGG via soundfile, MP3 and the rest via librosa/ffmpeg) or an array.
+    """Load a file (WAV/FLAC/OGG/MP3 via soundfile, the rest via audioread/ffmpeg) or an array.
 
     An array needs its sample_rate; it may be (samples,), (samples, channels) or (channels, samples) with at most
     8 channels. Integer arrays are scaled from their type's full range. Returns a 1-D float32 array at target_rate.
+    Rates outside 1 kHz to 1 MHz and float samples beyond MAX_SAMPLE_MAGNITUDE raise AudioError, like NaN.
     """
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
-        audio, rate, name = from_array(source), int(sample_rate), "<array>"
+        audio, rate, name = from_array(source), sample_rate, "<array>"
     else:
         name = str(source)
         audio, rate = _read_file(Path(source))
@@ -45,23 +58,42 @@ def from_array(array: np.ndarray) -> np.ndarray:
         raise AudioError(f"<array>: expected 1 or 2 dimensions, got shape {array.shape}")
     if array.shape[1] > 8:
         raise AudioError(f"<array>: shape {array.shape} is ambiguous; expected (samples, channels) with at most 8 channels")
-    if np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind in "iu":  # not np.issubdtype(..., np.integer), which timedelta64 passes
         info = np.iinfo(array.dtype)
         if info.min == 0:  # unsigned PCM (8-bit WAV) is centred on the middle of its range
             return ((array.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)).astype(np.float32)
         return (array.astype(np.float64) / -float(info.min)).astype(np.float32)
-    if np.issubdtype(array.dtype, np.floating):
+    if array.dtype.kind == "f":
         return array.astype(np.float32, copy=False)
     raise AudioError(f"<array>: unsupported sample type {array.dtype}")
 
 
+def _check_rate(rate: float, name: str) -> int:
+    """The sample rate as an int, or AudioError when it is not a number within the plausible range."""
+    if not isinstance(rate, numbers.Real) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:  # NaN fails too
+        raise AudioError(f"{name}: invalid sample rate {rate!r} (expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
+    return int(rate)
+
+
+def _check_samples(audio: np.ndarray, name: str) -> None:
+    """AudioError for NaN, infinite or absurdly large float samples."""
+    low, high = float(audio.min()), float(audio.max())  # a NaN propagates to both
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise AudioError(f"{name}: audio contains NaN or infinite samples")
+    if max(-low, high) > MAX_SAMPLE_MAGNITUDE:
+        raise AudioError(f"{name}: sample magnitude {max(-low, high):.3g} is out of range (float audio is about ±1)")
+
+
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise AudioError(f"{path}: file not found")
-    if not path.is_file():
-        raise AudioError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty")
+    try:
+        if not path.exists():
+            raise AudioError(f"{path}: file not found")
+        if not path.is_file():
+            raise AudioError(f"{path}: not a file")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: file is empty")
+    except OSError as err:  # a name too long for the file system, a folder we may not enter, ...
+        raise AudioError(f"{path}: cannot access file ({err.strerror or err})") from None
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
@@ -69,39 +101,40 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     import soundfile
 
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return audio, int(rate)
-    except soundfile.LibsndfileError as err:
-        first_error = str(err)
-    except (RuntimeError, ValueError, MemoryError) as err:
-        first_error = str(err) or type(err).__name__
-    return _read_with_librosa(path, first_error)
-
-
-def _read_with_librosa(path: Path, first_error: str) -> tuple[np.ndarray, int]:
-    """Formats libsndfile cannot read (MP3 on old libsndfile, M4A, ...) go through librosa's audioread/ffmpeg."""
-    import librosa
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # librosa warns about the audioread fallback on every call
-            audio, rate = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
-    except Exception as err:  # audioread raises many unrelated types; all mean the same thing here
-        raise AudioError(f"{path}: not a readable audio file ({first_error})") from err
-    if rate <= 0:  # ffmpeg "decodes" some garbage into nothing at rate 0
-        raise AudioError(f"{path}: not a readable audio file ({first_error})")
-    audio = np.atleast_2d(audio).T  # librosa gives (channels, samples)
+        with soundfile.SoundFile(str(path)) as file:
+            rate, channels = file.samplerate, file.channels
+            blocks = list(_read_blocks(file, file.frames))
+    except (RuntimeError, ValueError, MemoryError) as err:  # soundfile.LibsndfileError is a RuntimeError
+        return _read_with_ffmpeg(path, str(err) or type(err).__name__)
+    audio = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
     return audio, int(rate)
 
 
-def _prepare(audio: np.ndarray, rate: int, target_rate: int, name: str) -> np.ndarray:
+def _read_with_ffmpeg(path: Path, first_error: str) -> tuple[np.ndarray, int]:
+    """Formats libsndfile cannot read (M4A, ...) are decoded by ffmpeg through audioread. Not through librosa.load:
+    it would first retry soundfile, which allocates for however many frames a damaged header claims (2^32 stereo
+    frames: 32 GiB). Nor through audioread.audio_open: its first choice, the standard library's wave/aifc/sunau,
+    reads 1024 frames at a time of however many channels the header claims (2^20 in an AU header: 2 GiB)."""
+    from audioread.ffdec import FFmpegAudioFile
+
+    try:
+        with FFmpegAudioFile(str(path)) as reader:
+            rate, channels = int(reader.samplerate), int(reader.channels)
+            pcm = b"".join(reader)  # 16-bit signed little-endian, channels interleaved
+    except Exception as err:  # audioread raises many unrelated types; all mean the same thing here
+        raise AudioError(f"{path}: not a readable audio file ({first_error})") from err
+    if rate <= 0 or channels <= 0:  # ffmpeg "decodes" some garbage into nothing at rate 0
+        raise AudioError(f"{path}: not a readable audio file ({first_error})")
+    samples = np.frombuffer(pcm, "<i2")[: len(pcm) // (2 * channels) * channels]
+    return (samples.astype(np.float32) / 32768).reshape(-1, channels), rate
+
+
+def _prepare(audio: np.ndarray, rate: float, target_rate: int, name: str) -> np.ndarray:
     """Validate, mix to mono and resample (samples, channels) float32 audio."""
-    if rate <= 0:
-        raise AudioError(f"{name}: invalid sample rate {rate}")
+    rate = _check_rate(rate, name)
     if audio.shape[0] == 0 or audio.size == 0:
         raise AudioError(f"{name}: audio has zero samples")
-    if not np.isfinite(audio).all():
-        raise AudioError(f"{name}: audio contains NaN or infinite samples")
+    _check_samples(audio, name)
     mono = resample(audio.mean(axis=1, dtype=np.float32), rate, target_rate)
     return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)
 
@@ -125,14 +158,15 @@ def stream_audio(
 
     Files libsndfile opens (WAV, FLAC, OGG Vorbis/Opus, MP3, ...) are decoded block by block and resampled by a
     streaming resampler, so memory stays at a block whatever the length; the other formats (M4A, ...) are decoded
-    whole through librosa/ffmpeg first. Concatenated, the blocks equal load_audio(source). A missing, empty or
-    unreadable file raises AudioError here; NaN or infinite samples raise it when their block is reached.
+    whole through audioread/ffmpeg first. Concatenated, the blocks equal load_audio(source). A missing, empty or
+    unreadable file raises AudioError here; NaN, infinite or out-of-range samples raise it when their block is
+    reached.
     """
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
-        audio, name, rate = from_array(source), "<array>", int(sample_rate)
-        frames, blocks = len(audio), _array_blocks(audio, rate, block_s)
+        audio, name, rate = from_array(source), "<array>", _check_rate(sample_rate, "<array>")
+        samples, blocks = audio.size, _array_blocks(audio, rate, block_s)
     else:
         import soundfile
 
@@ -141,14 +175,13 @@ def stream_audio(
         try:
             info = soundfile.info(name)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
-            audio, rate = _read_with_librosa(path, str(err) or type(err).__name__)
-            frames, blocks = len(audio), _array_blocks(audio, rate, block_s)
+            audio, rate = _read_with_ffmpeg(path, str(err) or type(err).__name__)
+            samples, blocks = audio.size, _array_blocks(audio, rate, block_s)
         else:
-            rate, frames = int(info.samplerate), info.frames
+            rate, samples = int(info.samplerate), info.frames * info.channels
             blocks = _file_blocks(path, max(1, round(block_s * rate)))
-    if rate <= 0:
-        raise AudioError(f"{name}: invalid sample rate {rate}")
-    if frames == 0:
+    rate = _check_rate(rate, name)
+    if samples == 0:  # an array of shape (n, 0) too, which would otherwise mix to n NaNs
         raise AudioError(f"{name}: audio has zero samples")
     return _prepare_blocks(blocks, rate, target_rate, name)
 
@@ -163,13 +196,21 @@ def _file_blocks(path: Path, frames: int) -> Iterator[np.ndarray]:
 
     try:
         with soundfile.SoundFile(str(path)) as file:
-            # soundfile seeks to where it already is after every read of a seekable file; in a mono MP3 below
-            # 32 kHz (MPEG-2/2.5) that seek upsets the decoder and garbles the start of every block.
-            file.seekable = lambda: False
-            while len(block := file.read(frames, dtype="float32", always_2d=True)):
-                yield block
+            yield from _read_blocks(file, frames)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as err:
         raise AudioError(f"{path}: not a readable audio file ({err or type(err).__name__})") from err
+
+
+def _read_blocks(file: soundfile.SoundFile, frames: int) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 blocks of an open soundfile.SoundFile until it ends, however many frames its
+    header promised; a block never holds more than READ_BLOCK_SAMPLES samples, whatever the channel count."""
+    # soundfile seeks to where it already is after every read of a seekable file; in a mono MP3 below
+    # 32 kHz (MPEG-2/2.5) that seek upsets the decoder and garbles the start of every block. Not seekable, it
+    # also reads exactly the frames asked for instead of allocating for the frame count the header claims.
+    file.seekable = lambda: False
+    frames = max(1, min(frames, READ_BLOCK_SAMPLES // file.channels))
+    while len(block := file.read(frames, dtype="float32", always_2d=True)):
+        yield block
 
 
 def _prepare_blocks(blocks: Iterator[np.ndarray], rate: int, target_rate: int, name: str) -> Iterator[np.ndarray]:
@@ -181,8 +222,7 @@ def _prepare_blocks(blocks: Iterator[np.ndarray], rate: int, target_rate: int, n
         resampler = soxr.ResampleStream(rate, target_rate, 1, dtype="float32", quality="HQ")
     samples_in = samples_out = 0
     for block in blocks:
-        if not np.isfinite(block).all():
-            raise AudioError(f"{name}: audio contains NaN or infinite samples")
+        _check_samples(block, name)
         samples_in += len(block)
         mono = block.mean(axis=1, dtype=np.float32)
         if resampler is not None:

@@ -1,11 +1,14 @@
-"""Checkpoints: written atomically, read without unpickling code, rebuilt into model + features + vocabulary."""
+"""Checkpoints: written atomically, checksummed, read without unpickling code, rebuilt into model + features +
+vocabulary."""
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
-import gzip
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,8 @@ from .features import FeatureConfig, LogMel
 from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
 
-FORMAT = "asr-checkpoint-v1"
+FORMAT = "asr-checkpoint-v2"  # v1 plus "sha256", the checksum of everything else (see checksum)
+LEGACY_FORMAT = "asr-checkpoint-v1"  # no checksum: still loaded, unverified, so that earlier runs stay usable
 RELEASE_FORMAT = "asr-release-v1"
 RELEASE_WEIGHTS = "model.safetensors"
 RELEASE_CONFIG = "config.json"
@@ -25,13 +29,67 @@ RELEASE_LM = "lm.arpa.gz"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
-def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves a half-written file."""
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any], keep_previous: bool = False) -> None:
+    """Write with its checksum to a temporary file in the same folder, flush it to disk, then rename: a crash or a
+    failed write (disk full) never leaves a half-written file and never harms the checkpoint already there.
+
+    keep_previous: the file replaced becomes previous_path(path), a fallback should the new one prove corrupt.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {k: v for k, v in checkpoint.items() if k != "sha256"} | {"format": FORMAT}
+    payload["sha256"] = checksum(payload)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": FORMAT, **checkpoint}, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as file:  # a file object, not a path: torch then reports a full disk as an OSError
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        if keep_previous and path.exists():
+            os.replace(path, previous_path(path))
+        os.replace(tmp, path)
+    except OSError as err:
+        raise CheckpointError(f"{path}: could not write the checkpoint ({err.strerror or err}); "
+                              f"the checkpoints written before are kept") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # only a failed write leaves it
+
+
+def previous_path(path: str | os.PathLike[str]) -> Path:
+    """Where save_checkpoint(keep_previous=True) keeps the file it replaces: last.pt -> last.prev.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def checksum(checkpoint: Mapping[str, Any]) -> str:
+    """SHA-256 of a checkpoint's content: every tensor's dtype, shape and bytes, every other value's type and repr,
+    in order (containers by kind: a dict and an OrderedDict, a list and a tuple hash alike).
+
+    It is taken of the content rather than of the file so that the file stays a plain torch checkpoint, and it is
+    checked on what torch.load returned: that catches corruption torch.load itself lets through (a flipped byte in
+    tensor data loads without complaint).
+    """
+    digest = hashlib.sha256()
+    _digest(digest, checkpoint)
+    return digest.hexdigest()
+
+
+def _digest(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, Mapping):
+        digest.update(f"map {len(value)};".encode())
+        for key, item in value.items():
+            _digest(digest, key)
+            _digest(digest, item)
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"sequence {len(value)};".encode())
+        for item in value:
+            _digest(digest, item)
+    else:
+        digest.update(f"{type(value).__name__} {value!r};".encode())
 
 
 def checkpoint_path(path: str | os.PathLike[str]) -> Path:
@@ -41,7 +99,8 @@ def checkpoint_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load with weights_only=True (tensors and plain containers only; a pickled object is refused)."""
+    """Load with weights_only=True (tensors and plain containers only; a pickled object is refused) and verify the
+    checksum; a truncated, altered or unreadable file raises CheckpointError naming the file and the reason."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -53,8 +112,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = _ANSI.sub("", str(err)).strip()
         reason = text.splitlines()[0] if text else type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") not in (FORMAT, LEGACY_FORMAT):
         raise CheckpointError(f"{path}: not an asr checkpoint (format {FORMAT} expected)")
+    if checkpoint["format"] == LEGACY_FORMAT:
+        return checkpoint
+    stored = checkpoint.pop("sha256", None)
+    if stored is None:
+        raise CheckpointError(f"{path}: corrupt checkpoint (its checksum is missing)")
+    if stored != checksum(checkpoint):
+        raise CheckpointError(f"{path}: corrupt checkpoint (checksum mismatch: the content changed after it was "
+                              f"written)")
     return checkpoint
 
 

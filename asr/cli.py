@@ -13,8 +13,12 @@ EXIT_ERROR = 1
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train, or continue with --resume. SIGINT/SIGTERM stop training after saving last.pt, with exit code
+    128 + the signal's number (130, 143, as a shell reports a process killed by it): the run is resumable, not done."""
+    import signal
+
     from .config import load_config
-    from .train import ExperimentConfig, Trainer
+    from .train import LAST, ExperimentConfig, Trainer
 
     config = load_config(ExperimentConfig, args.config, args.overrides)
     trainer = Trainer(config)
@@ -24,6 +28,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         state = trainer.run()
     finally:
         trainer.dist.shutdown()
+    if trainer.stopped_by:
+        if trainer.dist.is_main:
+            print(f"stopped by {signal.Signals(trainer.stopped_by).name} at step {state.step}; "
+                  f"saved {trainer.out_dir / LAST} (--resume continues from it)")
+        raise SystemExit(128 + trainer.stopped_by)
     if trainer.dist.is_main:
         print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
 

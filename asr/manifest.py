@@ -5,8 +5,9 @@ Relative audio paths resolve against the manifest's folder; extra keys (speaker,
 from __future__ import annotations
 
 import json
-import math
 import os
+import reprlib
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,10 +20,11 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
     """Read a manifest; audio_filepath comes back absolute.
 
     Raises ManifestError naming the manifest and line for malformed lines, and for missing audio files when
-    check_audio is set (a missing file is reported, never silently skipped).
+    check_audio is set (a missing file is reported, never silently skipped). A UTF-8 byte order mark may open
+    the file, as Windows editors write one.
     """
     path = Path(path)
-    if not path.is_file():
+    if not _is_file(path, str(path)):
         raise ManifestError(f"{path}: manifest not found")
     root = path.parent.absolute()
     entries = []
@@ -30,7 +32,7 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
         for line_no, raw in enumerate(f, start=1):
             where = f"{path}:{line_no}"
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError:
                 raise ManifestError(f"{where}: not UTF-8 text") from None
             if not line.strip():
@@ -39,6 +41,10 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
                 entry = json.loads(line)
             except json.JSONDecodeError as err:
                 raise ManifestError(f"{where}: not valid JSON ({err.msg})") from None
+            except ValueError:  # json reads integers of any length; Python refuses to convert over 4300 digits
+                raise ManifestError(f"{where}: not valid JSON (a number with thousands of digits)") from None
+            except RecursionError:
+                raise ManifestError(f"{where}: not valid JSON (nested too deeply)") from None
             if not isinstance(entry, dict):
                 raise ManifestError(f"{where}: expected a JSON object, got {type(entry).__name__}")
             missing = [k for k in REQUIRED_KEYS if k not in entry]
@@ -49,19 +55,29 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
             if not isinstance(entry["text"], str):
                 raise ManifestError(f"{where}: text must be a string")
             duration = entry["duration"]
-            if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
-                    or duration <= 0:
-                raise ManifestError(f"{where}: duration must be a positive number of seconds, got {duration!r}")
+            # Compared, not converted: an integer beyond float's range (10**400) would overflow float().
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)) \
+                    or not 0 < duration <= sys.float_info.max:
+                raise ManifestError(
+                    f"{where}: duration must be a positive number of seconds, got {reprlib.repr(duration)}")
             audio = Path(entry["audio_filepath"])
             if not audio.is_absolute():
                 audio = root / audio
-            if check_audio and not audio.is_file():
+            if check_audio and not _is_file(audio, where):
                 raise ManifestError(f"{where}: audio file not found: {audio}")
             entry["audio_filepath"] = str(audio)
             entries.append(entry)
     if not entries:
         raise ManifestError(f"{path}: manifest has no entries")
     return entries
+
+
+def _is_file(path: Path, where: str) -> bool:
+    """Path.is_file, with the OSErrors it lets through (a name too long, a folder we may not enter) as ManifestError."""
+    try:
+        return path.is_file()
+    except OSError as err:
+        raise ManifestError(f"{where}: cannot access {path} ({err.strerror or err})") from None
 
 
 def write_manifest(path: str | os.PathLike[str], entries: Iterable[dict[str, Any]]) -> int:

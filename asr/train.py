@@ -1,15 +1,21 @@
 """Training: CTC loss on a BiLSTM over log-mel features, with checkpoints that resume exactly.
 
-Reads top to bottom: configs, set-up (data, model, optimizer), the step, the epoch loop with dev scoring.
+Reads top to bottom: configs, set-up (data, model, optimizer), checkpoints, the step, the epoch loop with dev scoring.
 The same code runs as one process or as N data-parallel processes under torchrun (see distributed.py).
+Faults lose at most the steps since the last checkpoint: last.pt is checksummed and keeps its predecessor
+(last.prev.pt) for --resume to fall back on; SIGINT/SIGTERM finish the step, save last.pt and stop; a failed
+checkpoint write stops training with the earlier checkpoints intact; batches with a NaN/Inf loss are skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
 import math
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +31,19 @@ from tqdm import tqdm
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, previous_path, save_checkpoint
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_manifest
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import read_manifest
 from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
 from .transcribe import Transcriber
+
+LAST = "last.pt"  # the checkpoint --resume continues from; the one before it is kept as last.prev.pt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -150,6 +159,8 @@ class Trainer:
         config.model.vocab_size = len(self.vocab)
         config.model.input_dim = config.features.n_mels
         self.state = TrainState(world_size=self.dist.world_size)
+        self.signal_received: int | None = None  # SIGINT/SIGTERM as this process's handler saw it
+        self.stopped_by: int | None = None  # the signal all processes agreed to stop on (see train_step)
 
         entries = read_manifest(cfg.train_manifest)
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
@@ -212,25 +223,44 @@ class Trainer:
 
     def save(self, name: str) -> None:
         """Every process calls this at the same point (the RNG states are gathered); rank 0 writes."""
-        checkpoint = self.checkpoint()
-        if self.dist.is_main:
-            save_checkpoint(self.out_dir / name, checkpoint)
+        self.write(name, self.checkpoint())
 
     def save_epoch_checkpoint(self) -> None:
         """A model-only checkpoint per epoch (loadable like best.pt), keeping the last few for averaging."""
         keep = self.config.train.keep_epoch_checkpoints
-        if not keep or not self.dist.is_main:
+        if not keep:
             return
-        save_checkpoint(self.out_dir / f"epoch-{self.state.epoch:04d}.pt", {
+        self.write(f"epoch-{self.state.epoch:04d}.pt", {
             "config": to_dict(self.config), "model": self.model.state_dict(),
             "features": self.features.state_dict(), "state": to_dict(self.state)})
-        for old in sorted(self.out_dir.glob("epoch-*.pt"))[:-keep]:
-            old.unlink()
+        if self.dist.is_main:
+            for old in sorted(self.out_dir.glob("epoch-*.pt"))[:-keep]:
+                old.unlink()
+
+    def write(self, name: str, checkpoint: dict[str, Any]) -> None:
+        """Rank 0 writes OUT_DIR/name (last.pt keeps its predecessor); every process calls this and learns the outcome.
+
+        A failed write (disk full) stops training on every process with a CheckpointError rather than a warning:
+        the steps trained on would be held by no checkpoint, and the condition rarely clears by itself. The earlier
+        checkpoints are intact, so --resume continues once there is room again.
+        """
+        error = None
+        if self.dist.is_main:
+            try:
+                save_checkpoint(self.out_dir / name, checkpoint, keep_previous=name == LAST)
+            except CheckpointError as err:
+                error = f"{err}; training stopped at step {self.state.step}"
+        error = self.dist.broadcast(error)
+        if error:
+            raise CheckpointError(error)
 
     def resume(self, path: str | Path | None = None) -> None:
-        """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states."""
-        path = Path(path) if path else self.out_dir / "last.pt"
-        ckpt = load_checkpoint(path)
+        """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states.
+
+        Without a path: from the newest of last.pt and last.prev.pt that loads and verifies, logging why one was
+        skipped (a run killed between the two renames, a corrupt file). A path given is used as it is, or refused.
+        """
+        path, ckpt = (Path(path), load_checkpoint(path)) if path else self.latest_checkpoint()
         self.model.load_state_dict(ckpt["model"])
         self.features.load_state_dict(ckpt["features"])
         if self.loader_features is not None:
@@ -246,6 +276,17 @@ class Trainer:
         set_rng_state(rng[self.dist.rank] if isinstance(rng, list) else rng)  # a list since multi-process runs
         self.log(f"resumed from {path} at step {self.state.step} (epoch {self.state.epoch}, "
                  f"batch {self.state.batch_in_epoch})")
+
+    def latest_checkpoint(self) -> tuple[Path, dict[str, Any]]:
+        """The newest of last.pt and last.prev.pt that loads and verifies."""
+        problems = []
+        for path in (self.out_dir / LAST, previous_path(self.out_dir / LAST)):
+            try:
+                return path, load_checkpoint(path)
+            except CheckpointError as err:
+                self.log(f"skipping {err}")
+                problems.append(str(err))
+        raise CheckpointError(f"{self.out_dir}: no checkpoint to resume from ({'; '.join(problems)})")
 
     # -- one optimizer step -----------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> StepResult:
@@ -266,10 +307,14 @@ class Trainer:
         ok = batch.target_lengths <= out_lengths
         local_sum = (losses / batch.target_lengths.clamp(min=1))[ok].sum()
         finite = bool(torch.isfinite(local_sum))
-        # One collective per step: totals over all processes, so every process takes the same decisions.
-        n_ok, n_dropped, n_nonfinite, loss_sum, audio_samples = self.dist.all_reduce_sum(
+        # One collective per step: totals over all processes, so every process takes the same decisions, including
+        # whether to stop after this step when any of them got a signal (they then save and return together).
+        n_ok, n_dropped, n_nonfinite, loss_sum, audio_samples, n_sigterm, n_sigint = self.dist.all_reduce_sum(
             [float(ok.sum()), float((~ok).sum()), float(not finite), float(local_sum.detach()) if finite else 0.0,
-             float(batch.lengths.sum())], self.device)
+             float(batch.lengths.sum()), float(self.signal_received == signal.SIGTERM),
+             float(self.signal_received == signal.SIGINT)], self.device)
+        if n_sigterm or n_sigint:
+            self.stopped_by = signal.SIGTERM if n_sigterm else signal.SIGINT
         self.state.dropped_short += int(n_dropped)
         audio_seconds = audio_samples / self.config.features.sample_rate
         self.optimizer.zero_grad(set_to_none=True)
@@ -319,22 +364,53 @@ class Trainer:
         tracker = Tracker(self.out_dir, cfg.tensorboard) if main else None
         max_steps = cfg.max_steps or self.total_steps
         try:
-            while self.state.epoch < cfg.epochs and self.state.step < max_steps:
-                self.train_epoch(max_steps, tracker)
-                if self.state.batch_in_epoch < self.sampler.num_batches:
-                    break  # max_steps reached mid-epoch; train_epoch saved last.pt
-                self.state.epoch += 1
-                self.state.batch_in_epoch = 0
-                if self.end_epoch(tracker):
-                    break
-            if not self.dev_entries:
-                self.save("best.pt")
+            with self.stop_on_signals():
+                while self.state.epoch < cfg.epochs and self.state.step < max_steps:
+                    self.train_epoch(max_steps, tracker)
+                    if self.stopped_by or self.state.batch_in_epoch < self.sampler.num_batches:
+                        break  # a signal, or max_steps reached mid-epoch; train_epoch saved last.pt
+                    self.state.epoch += 1
+                    self.state.batch_in_epoch = 0
+                    if self.end_epoch(tracker):
+                        break
+                if not self.dev_entries and not self.stopped_by:
+                    self.save("best.pt")
         finally:
             if tracker:
                 tracker.close()
-        self.log(f"done at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
+        ended = f"stopped by {signal.Signals(self.stopped_by).name}" if self.stopped_by else "done"
+        self.log(f"{ended} at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
                  f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches")
         return self.state
+
+    @contextlib.contextmanager
+    def stop_on_signals(self) -> Iterator[None]:
+        """While training, SIGINT/SIGTERM ask it to stop: train_step makes all processes agree on the step (the one
+        under way, or the next when the signal comes after its collective), train_epoch saves last.pt after it and
+        run returns with stopped_by set. A second signal gets the handler from before, for when waiting hangs."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+
+        def restore() -> None:
+            for s, handler in before.items():
+                signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+        def request_stop(signum: int, frame: Any) -> None:  # no printing: it could re-enter a print in progress
+            if self.signal_received is None:
+                self.signal_received = signum
+                return
+            restore()
+            signal.raise_signal(signum)
+
+        for s in STOP_SIGNALS:
+            if before[s] is not signal.SIG_IGN:  # ignored by whoever started us (a background job's SIGINT): stays so
+                signal.signal(s, request_stop)
+        try:
+            yield
+        finally:
+            restore()
 
     def end_epoch(self, tracker: Tracker | None) -> bool:
         """Score dev, keep best/last/epoch checkpoints; True when early stopping ends training."""
@@ -353,7 +429,7 @@ class Trainer:
                 self.save("best.pt")
             else:
                 self.state.epochs_without_improvement += 1
-        self.save("last.pt")
+        self.save(LAST)
         self.save_epoch_checkpoint()
         if tracker:
             tracker.write(record)
@@ -384,10 +460,10 @@ class Trainer:
             if tracker and self.state.step % cfg.log_every_steps == 0:
                 tracker.write({"step": self.state.step, "loss": result.loss, "grad_norm": result.grad_norm,
                                "lr": self.scheduler.get_last_lr()[0], "audio_s_per_s": round(speed, 1)})
-            if cfg.save_every_steps and self.state.step % cfg.save_every_steps == 0:
-                self.save("last.pt")
-            if self.state.step >= max_steps:
-                self.save("last.pt")
+            done = bool(self.stopped_by) or self.state.step >= max_steps
+            if done or cfg.save_every_steps and self.state.step % cfg.save_every_steps == 0:
+                self.save(LAST)
+            if done:
                 break
         bar.close()
 

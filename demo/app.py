@@ -2,7 +2,9 @@
 word times and a picture of the CTC output. Gradio 6; each browser session keeps its own stream state."""
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,21 +20,28 @@ from asr.transcribe import Transcriber, load_model
 from .picture import spectrogram_with_spikes
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
-MAX_UPLOAD_MB = 50
+MAX_UPLOAD_MB = int(os.environ.get("ASR_DEMO_MAX_UPLOAD_MB", 50))  # tests/test_demo_load.py lowers it to 1
 MAX_UPLOAD_S = 600.0  # 10 minutes: an upload is transcribed in one go while the visitor waits
 MAX_RECORDING_S = 300.0
 STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at most one live segment (12 s)
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
+# Decoders kept built: each hotword list gets its own (with its own copy of the LM, about 60 MB for the bundled
+# one), so visitors typing hotwords would otherwise grow the server without bound.
+MAX_DECODERS = 4
+# Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
+# 48 kHz chunks): every 10 minutes, delete those over an hour old, or a long-running demo fills its disk.
+CACHE_SWEEP_S, CACHE_MAX_AGE_S = 600, 3600
 
 
 class Engine:
-    """The model shared by every session, with one decoder per setting; one request decodes at a time."""
+    """The model shared by every session, with a decoder per setting (the most recently used few kept built);
+    one request decodes at a time."""
 
     def __init__(self, transcriber: Transcriber, model_name: str) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
         self.lock = threading.Lock()
-        self._decoders: dict[tuple, object] = {}
+        self._decoders: OrderedDict[tuple, object] = OrderedDict()
 
     def decoding(self, method: str, hotwords: str) -> DecodeConfig:
         words = [w.strip() for w in (hotwords or "").split(",") if w.strip()]
@@ -42,11 +51,15 @@ class Engine:
         return replace(base, hotwords=words)
 
     def use(self, config: DecodeConfig) -> None:
-        """Switch the shared transcriber to a decoder for config (built once, then cached). Call under the lock."""
+        """Switch the shared transcriber to a decoder for config (built, or reused from the last MAX_DECODERS
+        used). Call under the lock."""
         key = (config.method, config.lm, tuple(config.hotwords))
         if key not in self._decoders:
             self.transcriber.set_decoding(config)
             self._decoders[key] = self.transcriber.decoder
+            if len(self._decoders) > MAX_DECODERS:
+                self._decoders.popitem(last=False)
+        self._decoders.move_to_end(key)
         self.transcriber.decoder = self._decoders[key]
         self.transcriber.decoding = config
 
@@ -60,7 +73,7 @@ class Engine:
 
 
 def build_app(engine: Engine) -> gr.Blocks:
-    with gr.Blocks(title="asr: live dictation") as app:
+    with gr.Blocks(title="asr: live dictation", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as app:
         gr.Markdown("# asr — live dictation\nPress **Record**, speak, and watch the words appear. "
                     "Or upload a recording in the second tab.")
         gr.Markdown(engine.describe(), elem_id="model-info")
@@ -80,6 +93,8 @@ def build_app(engine: Engine) -> gr.Blocks:
             examples = sorted(EXAMPLES_DIR.glob("*.wav"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples (unseen synthetic voices)")
+                # The cache sweep (delete_cache above) would delete the examples' cached copies too (Gradio 6.31).
+                upload.keep_in_cache.update(upload.temp_files)
             text = gr.Textbox(label="Transcript", lines=4, elem_id="upload-transcript", interactive=False)
             words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "confidence"], label="Words",
                                  elem_id="words", interactive=False)
@@ -105,9 +120,12 @@ def build_app(engine: Engine) -> gr.Blocks:
         def stop(state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
             if state is None:
                 return "", None, ""
-            with engine.lock:
-                engine.use(engine.decoding(how, hot))
-                result = state.finish()
+            try:
+                with engine.lock:
+                    engine.use(engine.decoding(how, hot))
+                    result = state.finish()
+            except ASRError as err:
+                raise gr.Error(str(err), print_exception=False) from None
             return result.text, None, f"Done: {result.duration:.1f} s transcribed"
 
         def transcribe_upload(path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
@@ -128,13 +146,17 @@ def build_app(engine: Engine) -> gr.Blocks:
             rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
             return result.text, rows, image
 
-        mic.start_recording(start, inputs=[session], outputs=[session, live, status])
+        # API names for gradio_client (benchmarks/demo_load.py, tests/test_demo_load.py); the browser calls by index.
+        mic.start_recording(start, inputs=[session], outputs=[session, live, status], api_name="dictation_start")
         mic.stream(stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
                    stream_every=STREAM_EVERY_S, time_limit=int(MAX_RECORDING_S) + 30, concurrency_limit=None,
-                   show_progress="hidden")
-        mic.stop_recording(stop, inputs=[session, method, hotwords], outputs=[live, session, status])
-        run.click(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture])
-        upload.upload(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture])
+                   show_progress="hidden", api_name="dictation_stream")
+        mic.stop_recording(stop, inputs=[session, method, hotwords], outputs=[live, session, status],
+                           api_name="dictation_stop")
+        run.click(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+                  api_name="transcribe")
+        upload.upload(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+                      api_name="transcribe_on_upload", api_visibility="undocumented")
     return app
 
 
