@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,9 @@ import soundfile
 from asr.audio import load_audio
 from asr.evaluate import score
 from asr.synthetic import Voice, synthesize
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs Playwright")
 
@@ -39,33 +39,10 @@ def chromium() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "asr.cli", "demo", "--port", str(port)], stdout=out,
-                                  stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"the demo did not start:\n{log.read_text()}")
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    with demo_load.serve_demo(tmp_path_factory.mktemp("demo") / "demo.log") as (url, _):
+        yield url
 
 
 def spoken(texts: list[str], path: Path, voice: str = "en-us") -> Path:
