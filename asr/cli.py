@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, vocab)")
     train.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
     train.add_argument("--resume", nargs="?", const=True, default=False,
-                       help="continue from OUT_DIR/last.pt, or from the checkpoint given")
+                       help="continue from OUT_DIR/last.pt (or last.prev.pt if last.pt is damaged), "
+                            "or from the checkpoint given")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
