@@ -107,6 +107,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     report_path = Path(args.report) if args.report else Path(args.manifest).with_suffix(".report.jsonl")
     report.write(report_path)
     print(f"WER {report.wer:.2%}  CER {report.cer:.2%}  ({len(entries)} utterances, {report.words} words)")
+    for key, title in (("family", "voice family"), ("source", "source")):
+        groups = report.by(key)
+        if groups:
+            print(f"by {title}:")
+            for name, part in groups.items():
+                print(f"  {name:20s} WER {part.wer:7.2%}  CER {part.cer:7.2%}  "
+                      f"({len(part.utterances)} utterances, {part.words} words)")
     print(f"per-utterance report: {report_path}")
     if args.worst:
         print(f"worst {min(args.worst, len(entries))} utterances:")

@@ -1,4 +1,5 @@
-"""Scoring: WER and CER with jiwer on normalized text, per-utterance reports, worst utterances."""
+"""Scoring: WER and CER with jiwer on normalized text, per-utterance reports, worst utterances, and breakdowns
+by voice family (the `speaker` prefix before ':') and by source, so every result shows where its errors are."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,8 @@ class UtteranceScore:
     words: int
     char_errors: int
     chars: int
+    family: str = ""  # voice family: the manifest's `speaker` up to ':' ("kokoro", "espeak-ng", "codec2", ...)
+    source: str = ""  # the manifest's `source` up to '/' ("fortunes", "codec2-examples", ...)
 
     @property
     def wer(self) -> float:
@@ -40,6 +43,24 @@ class Report:
     words: int
     chars: int
     utterances: list[UtteranceScore]
+
+    @classmethod
+    def of(cls, utterances: list[UtteranceScore]) -> "Report":
+        """Corpus-level rates of these utterances."""
+        words = sum(u.words for u in utterances)
+        chars = sum(u.chars for u in utterances)
+        return cls(wer=sum(u.word_errors for u in utterances) / max(words, 1),
+                   cer=sum(u.char_errors for u in utterances) / max(chars, 1),
+                   words=words, chars=chars, utterances=utterances)
+
+    def by(self, key: str) -> dict[str, "Report"]:
+        """One Report per value of an utterance field ("family" or "source"), sorted; {} when no utterance has one."""
+        groups: dict[str, list[UtteranceScore]] = {}
+        for u in self.utterances:
+            groups.setdefault(getattr(u, key), []).append(u)
+        if set(groups) <= {""}:
+            return {}
+        return {name or "(none)": Report.of(group) for name, group in sorted(groups.items())}
 
     def worst(self, n: int = 10) -> list[UtteranceScore]:
         return sorted(self.utterances, key=lambda u: (u.word_errors, u.wer), reverse=True)[:n]
@@ -61,33 +82,35 @@ def _errors(reference: str, hypothesis: str, chars: bool) -> tuple[int, int]:
     return out.substitutions + out.deletions + out.insertions, ref_len
 
 
-def score(references: list[str], hypotheses: list[str], audio_paths: list[str] | None = None) -> Report:
-    """Normalize both sides with the training normalizer and compute WER/CER plus per-utterance errors."""
+def score(references: list[str], hypotheses: list[str], audio_paths: list[str] | None = None,
+          entries: list[dict[str, Any]] | None = None) -> Report:
+    """Normalize both sides with the training normalizer and compute WER/CER plus per-utterance errors.
+
+    With the manifest `entries` the hypotheses belong to, each utterance also records its voice family and source.
+    """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     paths = audio_paths or [""] * len(references)
+    labels = [_labels(entry) for entry in entries] if entries else [("", "")] * len(references)
     utterances = []
-    for path, ref, hyp in zip(paths, references, hypotheses):
+    for path, ref, hyp, (family, source) in zip(paths, references, hypotheses, labels):
         ref, hyp = normalize(ref), normalize(hyp)
         word_errors, words = _errors(ref, hyp, chars=False)
         char_errors, chars = _errors(ref, hyp, chars=True)
-        utterances.append(UtteranceScore(path, ref, hyp, word_errors, words, char_errors, chars))
-    words = sum(u.words for u in utterances)
-    chars = sum(u.chars for u in utterances)
-    return Report(
-        wer=sum(u.word_errors for u in utterances) / max(words, 1),
-        cer=sum(u.char_errors for u in utterances) / max(chars, 1),
-        words=words,
-        chars=chars,
-        utterances=utterances,
-    )
+        utterances.append(UtteranceScore(path, ref, hyp, word_errors, words, char_errors, chars, family, source))
+    return Report.of(utterances)
+
+
+def _labels(entry: dict[str, Any]) -> tuple[str, str]:
+    """(voice family, source) of a manifest entry: the parts of `speaker` and `source` before ':' and '/'."""
+    return str(entry.get("speaker", "")).partition(":")[0], str(entry.get("source", "")).partition("/")[0]
 
 
 def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = 120.0) -> Report:
     """Transcribe every manifest entry and score the hypotheses against the manifest's text."""
     paths = [e["audio_filepath"] for e in entries]
     hypotheses = transcriber.transcribe_files(paths, batch_seconds)
-    return score([e["text"] for e in entries], hypotheses, paths)
+    return score([e["text"] for e in entries], hypotheses, paths, entries)
 
 
 def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], config: DecodeConfig,
@@ -106,4 +129,4 @@ def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], confi
             decoder = build_decoder(transcriber.vocab, setting)
             hypotheses = [decode(decoder, log_probs[None], log_probs.new_tensor([len(log_probs)]).long())[0]
                           for log_probs in outputs]
-            yield setting, score(references, hypotheses, paths)
+            yield setting, score(references, hypotheses, paths, entries)

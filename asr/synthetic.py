@@ -1,8 +1,10 @@
-"""Offline synthetic speech corpus: real English sentences spoken by the Debian TTS engines.
+"""Offline synthetic speech corpus: real English sentences spoken by neural voices and the Debian TTS engines.
 
-Sentences come from the fortunes collections and WordNet usage examples; voices from espeak-ng (every English
-accent crossed with every usable voice variant), flite and festival. Splits are disjoint in sentences, and dev/test
-voices never occur in training, so dev/test measure generalization to unseen voices and sentences.
+Sentences come from the fortunes collections and WordNet usage examples; voices from Kokoro (mixes of its style
+vectors) and Piper (asr.neural_tts, the optional `tts` extra), espeak-ng (every English accent crossed with every
+usable voice variant), flite and festival. Splits are disjoint in sentences, and dev/test voices never occur in
+training, so dev/test measure generalization to unseen voices and sentences. Building is parallel, resumable (each
+finished utterance is journaled) and skips, with a warning, the utterances an engine fails on.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from . import neural_tts
 from .audio import SAMPLE_RATE, load_audio
 from .corpora import stable_unit
 from .errors import AudioError, ManifestError
@@ -50,22 +54,31 @@ _UNUSABLE_ESPEAK_VARIANTS = frozenset({"whisper", "whisperf", "croak", "grandpa"
 _FLITE_LIMITED_DOMAIN = frozenset({"awb_time"})  # speaks only the time of day
 _FESTIVAL_LANGUAGE_DIRS = ("english", "us", "british")
 
-# Held out of training: a stratified ~18% of espeak-ng variants (in every accent), one whole accent, and one
-# voice each of flite and festival whose speaker no other voice shares.
+# Held out of training: a stratified ~18% of espeak-ng variants (in every accent), one whole accent, one
+# voice each of flite and festival whose speaker no other voice shares, and Kokoro's held-out mixes.
 HELD_OUT_VARIANT_FRACTION = 0.18
 HELD_OUT_ACCENT = "en-gb-scotland"
 HELD_OUT_VOICES = frozenset({"flite:awb", "festival:ked_diphone"})
+# Kokoro voices: the five packaged styles and these many random mixes for training, others for dev/test.
+KOKORO_TRAIN_MIXES = 600
+KOKORO_HELD_OUT_MIXES = 60
+KOKORO_HELD_OUT_PREFIX = "mix-h"
 
-# Share of utterances per engine, spread evenly over that engine's voices in a pool: espeak-ng alone has
-# hundreds of voices and would otherwise drown out the more natural-sounding flite and festival speakers.
-ENGINE_SHARE = {"espeak-ng": 0.5, "flite": 0.3, "festival": 0.2}
+# Share of utterances per engine, spread evenly over that engine's voices in a pool (espeak-ng alone has hundreds
+# of voices and would otherwise drown out the rest). The neural voices sound most like people, so they lead;
+# an engine that is not installed leaves its share to the others.
+ENGINE_SHARE = {"kokoro": 0.45, "piper": 0.15, "espeak-ng": 0.2, "flite": 0.12, "festival": 0.08}
 RATE_RANGE = (0.8, 1.25)
 PITCH_RANGE = (0.85, 1.18)
+# For neural engines "pitch" scales pitch and formants together (see asr.neural_tts): Kokoro voices have their
+# own size already and only vary a little per utterance; Piper's one voice varies more.
+ENGINE_PITCH_RANGE = {"kokoro": (0.96, 1.04), "piper": neural_tts.PIPER_SIZE_RANGE}
 DEV_FRACTION = 0.05
 TEST_FRACTION = 0.05
 MIN_WORDS, MAX_WORDS = 3, 25
 SPLITS = ("train", "dev", "test")
 LM_TEXT = "lm_text.txt"
+MAX_FAILURES_IN_A_ROW = 50  # an engine that fails this often is broken, not unlucky: stop the build
 
 # No digits or symbols, which TTS and normalize() may read apart; no leading dash (a stray "-- Author.").
 _SPEAKABLE = re.compile(r"[A-Za-z'\"(][A-Za-z .,;:!?'\"()-]*")
@@ -82,8 +95,8 @@ _ATTRIBUTION = re.compile(r"\s*--\s*\S")
 class Voice:
     """One synthesizer voice: an engine, its voice name, and for espeak-ng an optional variant."""
 
-    engine: str  # 'espeak-ng' | 'flite' | 'festival'
-    name: str  # espeak-ng language code, flite voice, or festival voice directory
+    engine: str  # 'kokoro' | 'piper' | 'espeak-ng' | 'flite' | 'festival'
+    name: str  # Kokoro style or mix, Piper voice, espeak-ng language code, flite voice, or festival voice directory
     variant: str = ""  # espeak-ng voice variant file (the part after '+')
     gender: str = field(default="", compare=False)  # 'M'/'F' where the engine says
 
@@ -92,9 +105,34 @@ class Voice:
         return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
 
 
+ENGINES = ("kokoro", "piper", "espeak-ng", "flite", "festival")
+_DEBIAN_COMMANDS = {"espeak-ng": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
+                    "festival": ("text2wave", "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")}
+
+
 def all_voices() -> list[Voice]:
     """Every usable English voice of the installed engines, sorted by id; engines not installed add none."""
-    return sorted(_espeak_voices() + _flite_voices() + _festival_voices())
+    return sorted(_kokoro_voices() + _piper_voices() + _espeak_voices() + _flite_voices() + _festival_voices())
+
+
+def engine_status() -> dict[str, str | None]:
+    """Each engine of ENGINES -> None when installed, else why it is skipped (and how to install it)."""
+    status = {engine: neural_tts.available(engine) for engine in neural_tts.ENGINES}
+    for engine, (command, packages) in _DEBIAN_COMMANDS.items():
+        status[engine] = None if shutil.which(command) else f"{command} not found; apt install {packages}"
+    return {engine: status[engine] for engine in ENGINES}
+
+
+def _kokoro_voices() -> list[Voice]:
+    if neural_tts.available(neural_tts.KOKORO):
+        return []
+    names = [*neural_tts.KOKORO_ANCHORS, *(f"mix-t{i:04d}" for i in range(KOKORO_TRAIN_MIXES)),
+             *(f"{KOKORO_HELD_OUT_PREFIX}{i:03d}" for i in range(KOKORO_HELD_OUT_MIXES))]
+    return [Voice("kokoro", name, "", neural_tts.kokoro_voice_traits(name)[1]) for name in names]
+
+
+def _piper_voices() -> list[Voice]:
+    return [] if neural_tts.available(neural_tts.PIPER) else [Voice("piper", neural_tts.PIPER_VOICE, "", "M")]
 
 
 def _espeak_table(selector: str) -> list[tuple[str, str, str]]:
@@ -143,15 +181,48 @@ def _festival_voices() -> list[Voice]:
 
 
 def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: float = 1.0, pitch: float = 1.0,
-               sample_rate: int = SAMPLE_RATE) -> float:
+               sample_rate: int = SAMPLE_RATE, noise_scale: float = 0.667, noise_w: float = 0.8) -> float:
     """Speak text with voice into a mono 16-bit PCM WAV at sample_rate; returns its duration in seconds.
 
-    rate > 1 speaks faster, pitch > 1 higher. flite's rms and festival's HTS voice ignore pitch. The text goes
-    through a file, never a shell. Raises RuntimeError when the engine fails or produces silence.
+    rate > 1 speaks faster, pitch > 1 higher (for Kokoro and Piper: pitch and formants, see asr.neural_tts).
+    flite's rms and festival's HTS voice ignore pitch; noise_scale and noise_w are Piper's prosody randomness.
+    The file appears whole or not at all. Raises RuntimeError when the engine fails or produces silence.
     """
     if not text.strip():
         raise RuntimeError(f"{voice.id}: nothing to say")
     path = Path(path)
+    if voice.engine == "kokoro":
+        audio = _neural(lambda: neural_tts.kokoro_speak(text, voice.name, rate, pitch, sample_rate), voice, text)
+    elif voice.engine == "piper":
+        audio = _neural(lambda: neural_tts.piper_speak(text, rate, pitch, noise_scale, noise_w, sample_rate),
+                        voice, text)
+    else:
+        audio = _debian_speak(text, voice, rate, pitch, sample_rate)
+    if audio.size < sample_rate // 10 or np.abs(audio).max() < 1e-3:
+        raise RuntimeError(f"{voice.id}: produced no audible speech for {text!r}")
+    peak = float(np.abs(audio).max())
+    if peak > 1.0:  # resampled neural output can overshoot slightly; PCM_16 would clip it
+        audio = audio / peak
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(partial, path)
+    return audio.size / sample_rate
+
+
+def _neural(speak: Any, voice: Voice, text: str) -> np.ndarray:
+    """Run a neural engine's speak(); its failures (missing package, phonemizer errors) become RuntimeError."""
+    reason = neural_tts.available(voice.engine)
+    if reason:
+        raise RuntimeError(f"{voice.id}: {reason}")
+    try:
+        return speak()
+    except (ValueError, RuntimeError, OSError) as err:
+        raise RuntimeError(f"{voice.id}: failed on {text!r}: {err}") from err
+
+
+def _debian_speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
+    """Speak text with a Debian engine's command line; the text goes through a file, never a shell."""
     with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
         text_file, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
         text_file.write_text(text + "\n", encoding="utf-8")
@@ -167,16 +238,9 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
             detail = proc.stderr.strip()[-300:] or f"exit status {proc.returncode}"
             raise RuntimeError(f"{voice.id}: {command[0]} failed on {text!r}: {detail}")
         try:
-            audio = load_audio(raw, target_rate=sample_rate)
+            return load_audio(raw, target_rate=sample_rate)
         except AudioError as err:
             raise RuntimeError(f"{voice.id}: unreadable output for {text!r}: {err}") from err
-    if audio.size < sample_rate // 10 or np.abs(audio).max() < 1e-3:
-        raise RuntimeError(f"{voice.id}: produced no audible speech for {text!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(partial, path)
-    return audio.size / sample_rate
 
 
 def _tts_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
@@ -303,8 +367,9 @@ def split_of(text: str) -> str:
 def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
     """(train, held-out) voices. Independent of any seed, so every corpus is tested on the same unseen voices.
 
-    Held out: HELD_OUT_VOICES, every espeak-ng voice of HELD_OUT_ACCENT, and in every accent the espeak-ng
-    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION.
+    Held out: HELD_OUT_VOICES, every espeak-ng voice of HELD_OUT_ACCENT, in every accent the espeak-ng
+    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION, and Kokoro's held-out mixes. Piper's one
+    voice is only trained on: it is the corpus's one natural male speaker.
     """
     variants_by_gender: dict[str, set[str]] = defaultdict(set)
     for voice in voices:
@@ -317,7 +382,8 @@ def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
 
     def held_out(voice: Voice) -> bool:
         return voice.id in HELD_OUT_VOICES or (voice.engine == "espeak-ng" and (
-            voice.name == HELD_OUT_ACCENT or voice.variant in held_variants))
+            voice.name == HELD_OUT_ACCENT or voice.variant in held_variants)) or (
+            voice.engine == "kokoro" and voice.name.startswith(KOKORO_HELD_OUT_PREFIX))
 
     return [v for v in voices if not held_out(v)], [v for v in voices if held_out(v)]
 
@@ -329,11 +395,19 @@ class _Job:
     voice: Voice
     rate: float
     pitch: float
+    piper_noise: tuple[float, float] | None = None  # (noise_scale, noise_w), Piper only
 
     def entry(self, duration: float) -> dict[str, Any]:
-        return {"audio_filepath": str(self.path), "duration": duration, "text": self.sentence.text,
-                "speaker": self.voice.id, "engine": self.voice.engine, "raw_text": self.sentence.raw,
-                "source": self.sentence.source, "rate": self.rate, "pitch": self.pitch}
+        entry = {"audio_filepath": str(self.path), "duration": duration, "text": self.sentence.text,
+                 "speaker": self.voice.id, "engine": self.voice.engine, "raw_text": self.sentence.raw,
+                 "source": self.sentence.source, "rate": self.rate, "pitch": self.pitch}
+        if self.piper_noise:
+            entry["noise_scale"], entry["noise_w"] = self.piper_noise
+        return entry
+
+
+def _log_uniform(rng: random.Random, low_high: tuple[float, float]) -> float:
+    return round(math.exp(rng.uniform(math.log(low_high[0]), math.log(low_high[1]))), 3)
 
 
 def _jobs(split: str, sentences: list[Sentence], pool: list[Voice], seed: int, wav_dir: Path) -> Iterator[_Job]:
@@ -344,29 +418,55 @@ def _jobs(split: str, sentences: list[Sentence], pool: list[Voice], seed: int, w
     rng.shuffle(order)
     per_engine = Counter(voice.engine for voice in pool)
     weights = [ENGINE_SHARE.get(voice.engine, 0.0) / per_engine[voice.engine] for voice in pool]
-    log_rate, log_pitch = [tuple(map(math.log, r)) for r in (RATE_RANGE, PITCH_RANGE)]
     for index in itertools.count():
         voice = rng.choices(pool, weights)[0]
-        rate = round(math.exp(rng.uniform(*log_rate)), 3)
-        pitch = round(math.exp(rng.uniform(*log_pitch)), 3)
-        yield _Job(wav_dir / f"{split}_{index:06d}.wav", order[index % len(order)], voice, rate, pitch)
+        rate = _log_uniform(rng, RATE_RANGE)
+        pitch = _log_uniform(rng, ENGINE_PITCH_RANGE.get(voice.engine, PITCH_RANGE))
+        noise = None
+        if voice.engine == "piper":
+            noise = (round(rng.uniform(*neural_tts.PIPER_NOISE_SCALE_RANGE), 3),
+                     round(rng.uniform(*neural_tts.PIPER_NOISE_W_RANGE), 3))
+        yield _Job(wav_dir / f"{split}_{index:06d}.wav", order[index % len(order)], voice, rate, pitch, noise)
 
 
-def _run_job(job: _Job) -> float | str:
-    """Worker: the duration, or the error message (one bad sentence must not end a long build)."""
+def _run_job(job: _Job) -> tuple[float, float] | str:
+    """Worker: (duration, CPU seconds spent), or the error message (one bad sentence must not end a long build).
+
+    CPU time counts this process and the engine subprocesses it waited for."""
+    start = _cpu_seconds()
     try:
-        return synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch)
+        noise = job.piper_noise or (0.667, 0.8)
+        duration = synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch,
+                              noise_scale=noise[0], noise_w=noise[1])
     except RuntimeError as err:
         return str(err)
+    return duration, _cpu_seconds() - start
 
 
-def _previous_entries(manifest: Path) -> dict[str, dict[str, Any]]:
-    """Absolute audio path -> entry of an earlier run, to skip re-synthesizing identical utterances."""
+def _cpu_seconds() -> float:
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _previous_entries(manifest: Path, journal: Path) -> dict[str, dict[str, Any]]:
+    """Absolute audio path -> entry of an earlier run (its manifest, or the journal of an interrupted one), to
+    skip re-synthesizing identical utterances. A journal line cut short by a crash is ignored."""
     try:
         entries = read_manifest(manifest, check_audio=False)
     except ManifestError:
-        return {}
-    return {e["audio_filepath"]: e for e in entries}
+        entries = []
+    previous = {e["audio_filepath"]: e for e in entries}
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and "audio_filepath" in entry:
+                previous[entry["audio_filepath"]] = entry
+    return previous
 
 
 def _reusable(job: _Job, previous: dict[str, dict[str, Any]]) -> float | None:
@@ -377,16 +477,25 @@ def _reusable(job: _Job, previous: dict[str, dict[str, Any]]) -> float | None:
     return None
 
 
+@dataclass
+class _SplitResult:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    failed: int = 0
+    cpu_s: Counter = field(default_factory=Counter)  # engine -> CPU seconds of fresh synthesis
+    fresh_s: Counter = field(default_factory=Counter)  # engine -> audio seconds synthesized fresh
+
+
 def _synthesize_split(split: str, jobs: Iterator[_Job], target_s: float, executor: ProcessPoolExecutor,
-                      previous: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Take utterances in order until target_s seconds; returns (manifest entries, failed count).
+                      previous: dict[str, dict[str, Any]], journal: Path) -> _SplitResult:
+    """Take utterances in order until target_s seconds; each success is appended to the journal at once.
 
     Work goes out in batches expected to just fill the remaining time; which utterances are kept depends only
     on their order, so parallelism never changes the result. Extras past the target are deleted later.
     """
-    entries: list[dict[str, Any]] = []
-    failed, total, mean_s = 0, 0.0, 3.0
-    with tqdm(total=round(target_s), unit="s", desc=split, disable=None) as bar:
+    result = _SplitResult()
+    total, mean_s, failed_in_a_row = 0.0, 3.0, 0
+    with tqdm(total=round(target_s), unit="s", desc=split, disable=None) as bar, \
+            open(journal, "a", encoding="utf-8") as log:
         while total < target_s:
             batch, expected = [], total
             while expected < target_s:
@@ -395,24 +504,47 @@ def _synthesize_split(split: str, jobs: Iterator[_Job], target_s: float, executo
                 batch.append((job, known))
                 expected += mean_s if known is None else known
             fresh = executor.map(_run_job, [job for job, known in batch if known is None])
-            succeeded = 0
             # Every result is collected, even past the target, so no worker writes a wav after the cleanup.
             for job, known in batch:
-                result = next(fresh) if known is None else known
+                outcome = next(fresh) if known is None else (known, None)
                 if total >= target_s:
                     continue
-                if isinstance(result, str):
-                    logger.warning("skipped %s: %s", job.path.name, result)
-                    failed += 1
-                else:
-                    succeeded += 1
-                    entries.append(job.entry(result))
-                    total += result
-                    bar.update(min(round(total), bar.total) - bar.n)
-            if not succeeded and total < target_s:
-                raise RuntimeError(f"{split}: every utterance of a batch failed to synthesize")
-            mean_s = total / max(len(entries), 1)
-    return entries, failed
+                if isinstance(outcome, str):
+                    logger.warning("skipped %s: %s", job.path.name, outcome)
+                    result.failed += 1
+                    failed_in_a_row += 1
+                    continue
+                duration, cpu_s = outcome
+                failed_in_a_row = 0
+                entry = job.entry(duration)
+                result.entries.append(entry)
+                if cpu_s is not None:
+                    log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                    log.flush()
+                    result.cpu_s[job.voice.engine] += cpu_s
+                    result.fresh_s[job.voice.engine] += duration
+                total += duration
+                bar.update(min(round(total), bar.total) - bar.n)
+            if failed_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise RuntimeError(f"{split}: {failed_in_a_row} utterances in a row failed to synthesize; see above")
+            mean_s = total / max(len(result.entries), 1)
+    return result
+
+
+def _split_summary(result: _SplitResult) -> dict[str, Any]:
+    """Utterances, hours and voices of a split, in all and per engine, with fresh synthesis speed per engine."""
+    def stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"utterances": len(entries), "hours": round(sum(e["duration"] for e in entries) / 3600, 3),
+                "voices": len({e["speaker"] for e in entries})}
+
+    by_engine: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in result.entries:
+        by_engine[entry["engine"]].append(entry)
+    engines = {engine: stats(entries) for engine, entries in sorted(by_engine.items())}
+    for engine, seconds in result.fresh_s.items():
+        if result.cpu_s[engine] > 0:  # audio seconds per CPU second, counted on freshly synthesized utterances
+            engines[engine]["speed"] = round(seconds / result.cpu_s[engine], 2)
+    return stats(result.entries) | {"engines": engines, "failed": result.failed}
 
 
 def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minutes: float = 10,
@@ -433,7 +565,7 @@ def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minute
     pools = {"train": train_voices, "dev": held_voices, "test": held_voices}
     if not train_voices or not held_voices:
         raise RuntimeError(f"need training and held-out voices, found {len(train_voices)} and {len(held_voices)}:"
-                           " install espeak-ng (and optionally flite, festival)")
+                           " install espeak-ng (and optionally flite, festival, and the tts extra)")
     harvested = _harvest()
     by_split: dict[str, list[Sentence]] = {split: [] for split in SPLITS}
     for sentence in harvested:
@@ -449,25 +581,25 @@ def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minute
     summary: dict[str, Any] = {
         "sentences": _count_by_origin(harvested) | {f"{split}_pool": len(by_split[split]) for split in SPLITS},
         "voices": {"train": len(train_voices), "held_out": len(held_voices)},
+        "engines": engine_status(),
         "splits": {},
     }
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as executor:
-        for split in SPLITS:
+        # The small evaluation splits first: a long build that is interrupted can already be evaluated on.
+        for split in ("dev", "test", "train"):
             wav_dir = out_dir / "wavs" / split
             manifest = out_dir / f"{split}.jsonl"
+            journal = out_dir / f"{split}.journal.jsonl"
             stream = _jobs(split, by_split[split], pools[split], seed, wav_dir)
-            entries, failed = _synthesize_split(split, stream, targets[split], executor,
-                                                _previous_entries(manifest))
-            write_manifest(manifest, entries)
-            keep = {Path(e["audio_filepath"]).name for e in entries}
+            wav_dir.mkdir(parents=True, exist_ok=True)
+            result = _synthesize_split(split, stream, targets[split], executor,
+                                       _previous_entries(manifest, journal), journal)
+            write_manifest(manifest, result.entries)
+            journal.unlink()
+            keep = {Path(e["audio_filepath"]).name for e in result.entries}
             for stale in wav_dir.iterdir():
                 if stale.name not in keep:
                     stale.unlink()
-            summary["splits"][split] = {
-                "utterances": len(entries),
-                "hours": round(sum(e["duration"] for e in entries) / 3600, 3),
-                "voices": len({e["speaker"] for e in entries}),
-                "engines": dict(sorted(Counter(e["engine"] for e in entries).items())),
-                "failed": failed,
-            }
+            summary["splits"][split] = _split_summary(result)
+    summary["splits"] = {split: summary["splits"][split] for split in SPLITS}
     return summary

