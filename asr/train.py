@@ -165,7 +165,9 @@ class Trainer:
         entries = read_manifest(cfg.train_manifest)
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
         self.state.skipped_long = len(entries) - len(kept)
-        augment = WaveformAugment(config.augment, config.features.sample_rate) if config.augment.enabled else None
+        babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
+        augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
+                   if config.augment.enabled else None)
         self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
         self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
