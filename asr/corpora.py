@@ -135,7 +135,7 @@ def _advance(bar: tqdm, value: float) -> float:
     return value
 
 
-def _listing(utterances: list[Utterance], jobs: int | None) -> Listing:
+def make_listing(utterances: list[Utterance], jobs: int | None) -> Listing:
     """Normalize transcripts, drop those the vocabulary cannot spell, and measure the durations the corpus lacks."""
     kept, dropped = [], []
     for utterance in utterances:
@@ -181,7 +181,7 @@ def _folder(path: PathLike) -> Path:
     return path
 
 
-def _locate(root: PathLike, marker: str, wrappers: tuple[str, ...] = ()) -> Path:
+def locate_corpus(root: PathLike, marker: str, wrappers: tuple[str, ...] = ()) -> Path:
     """The corpus folder: root if it holds marker, else root/<wrapper> (the folder an archive unpacks to)."""
     root = _folder(root)
     for folder in (root, *(root / wrapper for wrapper in wrappers)):
@@ -273,7 +273,7 @@ def librispeech(subset: PathLike, jobs: int | None = None) -> Listing:
     chapters = sorted(path for path in subset.glob("*/*") if path.is_dir())
     if not chapters:
         raise ManifestError(f"{subset}: no <speaker>/<chapter> folders")
-    return _listing([u for chapter in chapters for u in _librispeech_chapter(chapter)], jobs)
+    return make_listing([u for chapter in chapters for u in _librispeech_chapter(chapter)], jobs)
 
 
 def _librispeech_chapter(chapter: Path) -> list[Utterance]:
@@ -298,7 +298,7 @@ def _librispeech_chapter(chapter: Path) -> list[Utterance]:
 def ljspeech(root: PathLike, jobs: int | None = None) -> Listing:
     """Every utterance of LJSpeech (root holds metadata.csv, or LJSpeech-1.1/ does), with the normalized column's
     text, or the raw column's where that is empty. A single speaker, so no `speaker` key."""
-    base = _locate(root, "metadata.csv", ("LJSpeech-1.1",))
+    base = locate_corpus(root, "metadata.csv", ("LJSpeech-1.1",))
     metadata = base / "metadata.csv"
     audio = _audio_files(base / "wavs", ".wav")
     utterances = []
@@ -309,7 +309,7 @@ def ljspeech(root: PathLike, jobs: int | None = None) -> Listing:
         utt_id, text = row[0].strip(), (row[-1] if row[-1].strip() else row[1]).strip()
         utterances.append(Utterance(utt_id, _claim(audio, utt_id, where, base / "wavs" / f"{utt_id}.wav"), text))
     _no_leftover(audio, metadata)
-    return _listing(utterances, jobs)
+    return make_listing(utterances, jobs)
 
 
 # Common Voice: <root>/<split>.tsv (client_id, path, sentence, ...), clips/*.mp3, clip_durations.tsv.
@@ -320,7 +320,7 @@ def commonvoice(root: PathLike, split: str, jobs: int | None = None) -> Listing:
     Durations come from clip_durations.tsv where the release has one; clips it lacks are measured. clips/ also
     holds clips of no split (invalidated, other), so only listed clips are looked at.
     """
-    base = _locate(root, f"{split}.tsv")
+    base = locate_corpus(root, f"{split}.tsv")
     if not (base / "clips").is_dir():
         raise ManifestError(f"{base / 'clips'}: audio folder not found")
     clips = set(os.listdir(base / "clips"))
@@ -331,7 +331,7 @@ def commonvoice(root: PathLike, split: str, jobs: int | None = None) -> Listing:
             raise ManifestError(f"{where}: audio file not found: {base / 'clips' / row['path']}")
         utterances.append(Utterance(Path(row["path"]).stem, base / "clips" / row["path"], row["sentence"].strip(),
                                     row["client_id"], known.get(row["path"])))
-    return _listing(utterances, jobs)
+    return make_listing(utterances, jobs)
 
 
 def _clip_durations(path: Path) -> dict[str, float]:
@@ -373,7 +373,7 @@ def audio_folder(root: PathLike, jobs: int | None = None) -> Listing:
         stem = unpaired[0]
         raise ManifestError(f"{audio[stem]}: no transcript {stem.name}.txt beside it" if stem in audio
                             else f"{transcripts[stem]}: transcript without an audio file of the same name")
-    return _listing([Utterance(stem.relative_to(root).as_posix(), path, _read_text(transcripts[stem]))
+    return make_listing([Utterance(stem.relative_to(root).as_posix(), path, _read_text(transcripts[stem]))
                      for stem, path in audio.items()], jobs)
 
 
@@ -399,4 +399,4 @@ def csv_listing(path: PathLike, jobs: int | None = None) -> Listing:
                                     row["text"].strip(), row.get("speaker") or None))
     if not utterances:
         raise ManifestError(f"{path}: no rows")
-    return _listing(utterances, jobs)
+    return make_listing(utterances, jobs)
