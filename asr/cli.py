@@ -112,7 +112,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if groups:
             print(f"by {title}:")
             for name, part in groups.items():
-                print(f"  {name:20s} WER {part.wer:7.2%}  CER {part.cer:7.2%}  "
+                print(f"  {name:24s} WER {part.wer:7.2%}  CER {part.cer:7.2%}  "
                       f"({len(part.utterances)} utterances, {part.words} words)")
     print(f"per-utterance report: {report_path}")
     if args.worst:
