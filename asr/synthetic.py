@@ -291,7 +291,7 @@ def _harvest() -> tuple[Sentence, ...]:
     vocab = Vocabulary()
     seen: set[str] = set()
     kept: list[Sentence] = []
-    for source, raw in itertools.chain(_fortune_sentences(), _wordnet_examples()):
+    for source, raw in itertools.chain(fortune_sentences(), wordnet_examples()):
         raw = " ".join(raw.split())
         if raw.count('"') % 2:
             raw = raw.replace('"', "")
@@ -315,7 +315,7 @@ def _is_speakable(sentence: str) -> bool:
             and not _ABBREVIATION.search(sentence))
 
 
-def _fortune_sentences() -> Iterator[tuple[str, str]]:
+def fortune_sentences() -> Iterator[tuple[str, str]]:
     if not FORTUNES_DIR.is_dir():
         return
     for path in sorted(FORTUNES_DIR.iterdir()):
@@ -328,11 +328,11 @@ def _fortune_sentences() -> Iterator[tuple[str, str]]:
             lines = entry.splitlines()
             # The attribution ("-- Mark Twain") and anything after it is not prose.
             prose = itertools.takewhile(lambda line: not _ATTRIBUTION.match(line), lines)
-            for sentence in _split_sentences(" ".join(prose)):
+            for sentence in split_sentences(" ".join(prose)):
                 yield f"fortunes/{path.name}", sentence
 
 
-def _split_sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
     """Split prose at . ! ? (with closing quotes), but not after abbreviations or initials ("Dr.", "J.")."""
     sentences, current = [], []
     for token in text.split():
@@ -344,7 +344,7 @@ def _split_sentences(text: str) -> list[str]:
     return sentences  # a trailing piece without end punctuation is not a sentence
 
 
-def _wordnet_examples() -> Iterator[tuple[str, str]]:
+def wordnet_examples() -> Iterator[tuple[str, str]]:
     for pos in ("noun", "verb", "adj", "adv"):
         path = WORDNET_DIR / f"data.{pos}"
         if not path.is_file():

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,16 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             entries.append({"audio_filepath": str(path), "duration": duration, "text": sentence, "speaker": voice.id})
     write_manifest(root / "train.jsonl", entries)
     return root
+
+
+def run_recipe(recipe: str, *args: object, cwd: Path) -> subprocess.CompletedProcess:
+    """Run recipes/<recipe>/prepare.py with args as a user would, capturing its output."""
+    script = Path(__file__).resolve().parents[1] / "recipes" / recipe / "prepare.py"
+    return subprocess.run([sys.executable, str(script), *map(str, args)], cwd=cwd, capture_output=True, text=True)
+
+
+def assert_fails_naming(result: subprocess.CompletedProcess, name: str) -> None:
+    """The recipe failed with exit status 1 and one stderr line, an error that names `name`."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1 and name in lines[0] and "error:" in lines[0], result.stderr

@@ -4,8 +4,6 @@ The real packages are never needed."""
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,7 +16,8 @@ from asr import realspeech
 from asr.audio import load_audio
 from asr.manifest import read_manifest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import assert_fails_naming, run_recipe
+
 NOT_CONFIRMED = realspeech.NOT_CONFIRMED
 
 
@@ -268,21 +267,10 @@ MAKERS = {"codec2-examples": make_codec2, "warzone2100-data": make_warzone, "kle
           "ktuberling-data": make_ktuberling, "tuxpaint-stamps-default": make_tuxpaint}
 
 
-def prepare(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    script = REPO / "recipes" / "realspeech" / "prepare.py"
-    return subprocess.run([sys.executable, str(script), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-
-
-def assert_fails_naming(result: subprocess.CompletedProcess, name: str) -> None:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1, result.stderr
-    assert len(lines) == 1 and name in lines[0] and "error:" in lines[0], result.stderr
-
-
 def test_prepare_script_writes_the_dev_set(tmp_path):
     for name, make in MAKERS.items():
         make(tmp_path / "debs" / name)
-    result = prepare("--debs", tmp_path / "debs", "--out", tmp_path / "rs", cwd=tmp_path)
+    result = run_recipe("realspeech", "--debs", tmp_path / "debs", "--out", tmp_path / "rs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "codec2-examples: 10 utterances, 0.6 min, 6 speakers, 2 dropped" in result.stdout
     assert "tuxpaint-stamps-default: 2 utterances, 0.0 min, 1 speakers, 3 dropped" in result.stdout
@@ -293,7 +281,7 @@ def test_prepare_script_writes_the_dev_set(tmp_path):
                for e in entries)
     first = (tmp_path / "rs" / "dev.jsonl").read_text().splitlines()[0]
     assert '"audio_filepath": "audio/codec2/hts-1.wav"' in first  # converted audio: relative to the manifest
-    only = prepare("--root", f"ktuberling-data={tmp_path / 'debs' / 'ktuberling-data'}", "--out", tmp_path / "one",
+    only = run_recipe("realspeech", "--root", f"ktuberling-data={tmp_path / 'debs' / 'ktuberling-data'}", "--out", tmp_path / "one",
                    cwd=tmp_path)
     assert only.returncode == 0, only.stderr
     assert len(read_manifest(tmp_path / "one" / "dev.jsonl")) == 3
@@ -301,10 +289,10 @@ def test_prepare_script_writes_the_dev_set(tmp_path):
 
 def test_prepare_script_fails_in_one_line(tmp_path):
     make_codec2(tmp_path / "debs" / "codec2-examples")
-    result = prepare("--debs", tmp_path / "debs", "--out", tmp_path / "rs", cwd=tmp_path)
+    result = run_recipe("realspeech", "--debs", tmp_path / "debs", "--out", tmp_path / "rs", cwd=tmp_path)
     assert_fails_naming(result, "warzone2100-data: package folder not found")
     bad = make_warzone(tmp_path / "wz")
     bad.write_bytes(b"garbage")
-    assert_fails_naming(prepare("--root", f"warzone2100-data={tmp_path / 'wz'}", cwd=tmp_path), "base.wz")
-    assert_fails_naming(prepare("--root", "nonsense=/x", cwd=tmp_path), "--root nonsense=/x")
+    assert_fails_naming(run_recipe("realspeech", "--root", f"warzone2100-data={tmp_path / 'wz'}", cwd=tmp_path), "base.wz")
+    assert_fails_naming(run_recipe("realspeech", "--root", "nonsense=/x", cwd=tmp_path), "--root nonsense=/x")
     assert not (tmp_path / "rs" / "dev.jsonl").exists()
