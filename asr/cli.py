@@ -190,16 +190,33 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
 
 def cmd_lm(args: argparse.Namespace) -> None:
-    from .lm import build_ngram_lm, char_tokens, read_training_text
+    from .errors import ConfigError
+    from .lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text
 
-    sentences = read_training_text(args.text)
+    try:
+        min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
+    except ValueError:
+        raise ConfigError(f"--min-counts: expected counts separated by commas, e.g. 1,1,2; got {args.min_counts!r}"
+                          ) from None
+    if not Path(args.out).absolute().parent.is_dir():  # before minutes of counting, not after
+        raise ConfigError(f"{args.out}: the folder to write the language model in does not exist")
+    sentences = read_training_text(args.text, processes=(os.cpu_count() or 1) if args.jobs is None else args.jobs)
     if args.chars:
-        sentences = [char_tokens(" ".join(words)) for words in sentences]
-    min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
-    lm = build_ngram_lm(sentences, order=args.order, min_counts=min_counts)
-    lm.write_arpa(args.out)
-    counts = ", ".join(f"{n}-grams {len(table)}" for n, table in enumerate(lm.probs, start=1))
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB) from {len(sentences)} sentences: {counts}")
+        sentences = (char_tokens(" ".join(words)) for words in sentences)
+    try:
+        check_min_counts(min_counts, args.order)
+        counts = count_ngrams(sentences, args.order)
+        model = estimate_lm(counts, min_counts, args.max_ngrams)
+    except ValueError as err:  # unusable text or options; the message names the file or the option
+        raise ConfigError(str(err)) from None
+    try:
+        model.write_arpa(args.out)
+    except OSError as err:
+        raise ConfigError(f"{args.out}: cannot write the language model ({err.strerror or err})") from None
+    sizes = ", ".join(f"{n}-grams {size}" for n, size in enumerate(model.sizes, start=1))
+    pruned = f"; min counts {','.join(map(str, model.min_counts))}" if max(model.min_counts) > 1 else ""
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB) from {counts.sentences} sentences, "
+          f"{counts.tokens} {'tokens' if args.chars else 'words'}: {sizes}{pruned}")
 
 
 def cmd_tune_lm(args: argparse.Namespace) -> None:
@@ -319,7 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--out", required=True, help="ARPA file to write (.arpa, or .arpa.gz compressed)")
     lm.add_argument("--order", type=int, default=3, help="n-gram order")
     lm.add_argument("--min-counts", help="per-order minimum counts to keep an n-gram, e.g. 1,1,2 (smaller file)")
+    lm.add_argument("--max-ngrams", type=int,
+                    help="prune to at most this many n-grams in all, raising the minimum counts (from --min-counts) "
+                         "of the highest order first; prints the counts chosen")
     lm.add_argument("--chars", action="store_true", help="a character LM for lexicon-free decoding")
+    lm.add_argument("--jobs", type=int, help="processes that normalize the text (default: one per CPU; 0: none)")
     lm.set_defaults(func=cmd_lm)
 
     tune = sub.add_parser("tune-lm", help="grid-search --lm-weight and --word-score on a (dev) manifest")

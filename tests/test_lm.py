@@ -1,22 +1,36 @@
+import gzip
 import json
 import math
 import random
 import string
+from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
+import asr.lm
+from asr.cli import main
 from asr.errors import CheckpointError
 from asr.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, build_ngram_lm, char_tokens, count_ngrams,
-                    kn_discounts, read_arpa, read_training_text)
+                    estimate_lm, kn_discounts, read_arpa, read_training_text)
 
 # Hand-worked example. Padded sentences:
 #   <s> a b </s>      <s> b a </s>      <s> a c d </s>
 TINY = [["a", "b"], ["b", "a"], ["a", "c", "d"]]
 
 
+def _as_dicts(counts, tables):
+    """Per-order arrays aligned with counts.keys, as {n-gram: value} dicts."""
+    return [dict(zip(counts.ngrams(n), table.tolist())) for n, table in enumerate(tables, start=1)]
+
+
 def test_adjusted_counts_and_discounts_by_hand():
-    adjusted = adjust_counts(count_ngrams(TINY, 3))
+    counts = count_ngrams(TINY, 3)
+    assert counts.words == ["</s>", "<s>", "<unk>", "a", "b", "c", "d"]  # sorted: a word's id is its index
+    assert (counts.sentences, counts.tokens) == (3, 7)
+    arrays = adjust_counts(counts)
+    adjusted = _as_dicts(counts, arrays)
     # Unigrams: distinct words seen before each: a {<s>, b}, b {<s>, a}, c {a}, d {c}, </s> {b, a, d}.
     assert adjusted[0] == {("a",): 2, ("b",): 2, ("c",): 1, ("d",): 1, (EOS,): 3, (UNK,): 0, (BOS,): 0}
     # Bigrams: "<s> a" (seen twice) and "<s> b" keep raw counts; every other bigram has one left neighbour.
@@ -28,22 +42,21 @@ def test_adjusted_counts_and_discounts_by_hand():
                                                 ("c", "d", EOS)]}
     # Unigram count-of-counts t1..t4 = 2, 2, 1, 0: Y = 2 / (2 + 2*2) = 1/3,
     # D1 = 1 - 2 Y 2/2 = 1/3, D2 = 2 - 3 Y 1/2 = 3/2, D3+ = 3 - 4 Y 0/1 = 3.
-    assert kn_discounts(adjusted[0]) == pytest.approx((1 / 3, 1.5, 3.0))
+    assert kn_discounts(arrays[0], 1) == pytest.approx((1 / 3, 1.5, 3.0))
     # Bigrams t = 8, 1, 0 and trigrams t = 7, 0, 0: no estimate, lmplz's fallback (0.5, 1, 1.5).
-    assert kn_discounts(adjusted[1]) == FALLBACK_DISCOUNTS
-    assert kn_discounts(adjusted[2]) == FALLBACK_DISCOUNTS
+    assert kn_discounts(arrays[1], 2) == FALLBACK_DISCOUNTS
+    assert kn_discounts(arrays[2], 3) == FALLBACK_DISCOUNTS
 
 
 def test_discounts_from_count_of_counts():
     def table(t1, t2, t3, t4):
-        counts = [1] * t1 + [2] * t2 + [3] * t3 + [4] * t4 + [7]
-        return {(str(i),): c for i, c in enumerate(counts)}
+        return np.array([1] * t1 + [2] * t2 + [3] * t3 + [4] * t4 + [7, 0])
 
     # t = 10, 4, 2, 1: Y = 10/18 = 5/9; D1 = 1 - 2 Y 4/10 = 5/9; D2 = 2 - 3 Y 2/4 = 7/6; D3+ = 3 - 4 Y 1/2 = 17/9.
-    assert kn_discounts(table(10, 4, 2, 1)) == pytest.approx((5 / 9, 7 / 6, 17 / 9))
+    assert kn_discounts(table(10, 4, 2, 1), 2) == pytest.approx((5 / 9, 7 / 6, 17 / 9))
     # t = 4, 1, 1: Y = 2/3, D2 = 2 - 3 Y = 0, not in (0, 2]; and t3 = 0: lmplz gives up on both, we fall back.
-    assert kn_discounts(table(4, 1, 1, 0)) == FALLBACK_DISCOUNTS
-    assert kn_discounts(table(4, 2, 0, 0)) == FALLBACK_DISCOUNTS
+    assert kn_discounts(table(4, 1, 1, 0), 2) == FALLBACK_DISCOUNTS
+    assert kn_discounts(table(4, 2, 0, 0), 2) == FALLBACK_DISCOUNTS
 
 
 def test_probabilities_by_hand():
@@ -95,10 +108,11 @@ def test_pruned_probabilities_by_hand():
     assert 10 ** lm.log10_prob("b", [BOS, "a"]) == pytest.approx(83 / 324, abs=1e-6)
 
 
-def _corpus(n_sentences: int = 400, seed: int = 0) -> list[list[str]]:
-    """Pseudo-random sentences over 40 words with Zipf-like frequencies: plenty of repeated n-grams."""
+def _corpus(n_sentences: int = 400, seed: int = 0, vocab_size: int = 40) -> list[list[str]]:
+    """Pseudo-random sentences over vocab_size words (up to 1080) with Zipf-like frequencies: plenty of repeated
+    n-grams."""
     rng = random.Random(seed)
-    vocab = [a + b for a in "bcdfg" for b in "aeiouyxz"]
+    vocab = [a + b + c for c in ["", *string.ascii_lowercase] for a in "bcdfg" for b in "aeiouyxz"][:vocab_size]
     weights = [1 / (rank + 1) for rank in range(len(vocab))]
     return [rng.choices(vocab, weights, k=rng.randint(1, 9)) for _ in range(n_sentences)]
 
@@ -126,13 +140,139 @@ def test_distributions_sum_to_one_after_arpa_round_trip(tmp_path, order, min_cou
         assert len(again.probs[-1]) < len(build_ngram_lm(_corpus(), order=order).probs[-1])
 
 
-def test_arpa_output_is_deterministic(tmp_path):
+def test_arpa_output_is_deterministic(tmp_path, monkeypatch):
     build_ngram_lm(_corpus(), order=3).write_arpa(tmp_path / "a.arpa")
     build_ngram_lm(reversed(_corpus()), order=3).write_arpa(tmp_path / "b.arpa")
     text = (tmp_path / "a.arpa").read_text()
     assert text == (tmp_path / "b.arpa").read_text()
     assert text.startswith("\n\\data\\\nngram 1=") and text.endswith("\\end\\\n")
     assert "\n-99\t<s>\t" in text
+    # The arrays write the same text as the dicts, in blocks of any size; compressed, the same bytes every time.
+    model = estimate_lm(count_ngrams(_corpus(), 3))
+    monkeypatch.setattr(asr.lm, "_BLOCK", 7)
+    for name in ["c.arpa.gz", "d.arpa.gz"]:
+        model.write_arpa(tmp_path / name)
+    packed = (tmp_path / "c.arpa.gz").read_bytes()
+    assert packed == (tmp_path / "d.arpa.gz").read_bytes() and gzip.decompress(packed).decode() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.arpa", "b.arpa", "c.arpa.gz", "d.arpa.gz"]
+
+
+def _reference_lm(sentences, order, min_counts=None):
+    """The dict-based builder that the array one replaced, condensed: (log10 probabilities, log10 back-offs)."""
+    counts = [Counter() for _ in range(order)]
+    for sentence in sentences:
+        padded = (BOS, *sentence, EOS)
+        counts[0].update(zip(padded[1:]))
+        for n in range(2, order + 1):
+            counts[n - 1].update(zip(*(padded[i:] for i in range(n))))
+    adjusted = [dict(Counter(gram[1:] for gram in counts[n])) for n in range(1, order)] + [dict(counts[-1])]
+    for n in range(1, order):
+        adjusted[n - 1].update({gram: c for gram, c in counts[n - 1].items() if gram[0] == BOS})
+    adjusted[0].setdefault((UNK,), 0)
+    adjusted[0][(BOS,)] = 0
+    probs, gammas, lower = [], {}, None
+    for n, table in enumerate(adjusted, start=1):
+        t = Counter(table.values())
+        y = t[1] / (t[1] + 2 * t[2]) if t[1] else 0
+        d = (0, 1 - 2 * y * t[2] / t[1], 2 - 3 * y * t[3] / t[2], 3 - 4 * y * t[4] / t[3]) if t[1] and t[2] and t[3] \
+            else (0, 0, 0, 0)
+        d = d if all(0 < d[k] <= k for k in (1, 2, 3)) else (0, *FALLBACK_DISCOUNTS)
+        totals, masses = Counter(), Counter()
+        for gram, c in table.items():
+            totals[gram[:-1]] += c
+            masses[gram[:-1]] += d[min(c, 3)]
+        gammas.update({h: masses[h] / totals[h] for h in totals if h})
+        lower = {gram: (c - d[min(c, 3)]) / totals[gram[:-1]] + masses[gram[:-1]] / totals[gram[:-1]]
+                 * (lower[gram[1:]] if lower else 1 / (len(adjusted[0]) - 1)) for gram, c in table.items()}
+        probs.append(lower)
+    if min_counts and max(min_counts) > 1:
+        needed = set()
+        for n in range(order, 1, -1):
+            probs[n - 1] = {g: p for g, p in probs[n - 1].items()
+                            if counts[n - 1][g] >= min_counts[n - 1] or g in needed}
+            needed = {g[:-1] for g in probs[n - 1]} | {g[1:] for g in probs[n - 1]}
+        listed, below = Counter(), Counter()
+        for n in range(2, order + 1):
+            for gram, p in probs[n - 1].items():
+                listed[gram[:-1]] += p
+                below[gram[:-1]] += probs[n - 2][gram[1:]]
+        gammas = {h: (1 - listed[h]) / (1 - below[h]) if listed[h] < 1 and below[h] < 1 else 1.0 for h in listed}
+    log10_probs = [{g: math.log10(p) for g, p in table.items()} for table in probs]
+    log10_probs[0][(BOS,)] = -99.0
+    return log10_probs, {h: math.log10(g) for h, g in gammas.items()}
+
+
+def _assert_same_model(lm, reference):
+    probs, backoffs = reference
+    assert [set(table) for table in lm.probs] == [set(table) for table in probs]
+    assert set(lm.backoffs) == set(backoffs)
+    for ours, theirs in [*zip(lm.probs, probs), (lm.backoffs, backoffs)]:
+        assert ours == pytest.approx(theirs, abs=1e-6)
+
+
+@pytest.mark.parametrize(("order", "min_counts", "seed", "vocab_size"), [
+    (1, None, 1, 40), (2, None, 2, 40), (3, None, 3, 200), (3, (1, 2, 2), 4, 40), (4, (1, 1, 2, 3), 5, 100),
+    (5, None, 6, 40), (5, (1, 2, 2, 2, 2), 7, 60),
+])
+def test_agrees_with_the_dict_implementation(order, min_counts, seed, vocab_size):
+    corpus = _corpus(300, seed, vocab_size)
+    _assert_same_model(build_ngram_lm(corpus, order, min_counts), _reference_lm(corpus, order, min_counts))
+
+
+def test_orders_too_wide_for_keys_that_pack_every_word():
+    # Packing 8 ids of 9 bits would take 72; a key holds its prefix's index and one word id instead.
+    corpus = _corpus(400, seed=8, vocab_size=1000)
+    lm = build_ngram_lm(corpus, order=8)
+    assert len(lm.words()) > 2 ** 8 and len(lm.probs[-1]) > 100
+    _assert_same_model(lm, _reference_lm(corpus, 8))
+
+
+def test_too_many_ngrams_to_index_is_an_error(monkeypatch):
+    monkeypatch.setattr(asr.lm, "_MAX_INDEX", 50)
+    with pytest.raises(ValueError, match="more than 50 distinct n-grams of one order"):
+        count_ngrams(_corpus(), 3)
+
+
+def test_counting_in_chunks_equals_counting_at_once():
+    corpus = _corpus(seed=9)
+    at_once = count_ngrams(corpus, 4)
+    for chunk_tokens in (1, 7, 100):
+        chunked = count_ngrams(iter(corpus), 4, chunk_tokens=chunk_tokens)
+        assert (chunked.words, chunked.sentences, chunked.tokens) == (at_once.words, at_once.sentences,
+                                                                      at_once.tokens)
+        for tables in ["keys", "counts", "suffixes"]:
+            for ours, theirs in zip(getattr(chunked, tables), getattr(at_once, tables)):
+                np.testing.assert_array_equal(ours, theirs)
+    trigrams = Counter(gram for s in corpus for gram in zip(*([BOS, *s, EOS][i:] for i in range(3))))
+    assert _as_dicts(at_once, at_once.counts)[2] == trigrams
+    assert at_once.ngrams(3) == sorted(trigrams)  # keys sort as the word tuples do
+
+
+@pytest.mark.parametrize(("max_ngrams", "floor", "expected"), [
+    (1800, None, (1, 1, 2)), (900, None, (1, 1, 3)), (600, None, (1, 2, 3)), (100, None, (1, 9, 17)),
+    (43, None, (1, 97, 23)), (1200, (1, 2, 2), (1, 2, 2)), (600, (1, 1, 4), (1, 2, 4)),
+])
+def test_pruning_to_a_size_target(max_ngrams, floor, expected):
+    counts = count_ngrams(_corpus(), 3)  # 43 unigrams, 621 bigrams, 1444 trigrams
+    model = estimate_lm(counts, min_counts=floor, max_ngrams=max_ngrams)
+    assert model.min_counts == expected
+    assert sum(model.sizes) <= max_ngrams < sum(len(keys) for keys in counts.keys)
+    # The least minimum counts, lower orders first: each raised one would not fit with one less (and every longer
+    # n-gram dropped).
+    for n in (2, 3):
+        if expected[n - 1] > (floor or (1, 1, 1))[n - 1]:
+            lower = (*expected[:n - 1], expected[n - 1] - 1, *[10 ** 9] * (3 - n))
+            assert sum(estimate_lm(counts, min_counts=lower).sizes) > max_ngrams
+    lm = model.to_ngram_lm()
+    assert lm == estimate_lm(counts, min_counts=expected).to_ngram_lm()
+    for n in range(1, lm.order):
+        assert all(gram[:-1] in lm.probs[n - 1] and gram[1:] in lm.probs[n - 1] for gram in lm.probs[n])
+    _assert_normalized(lm)
+
+
+def test_size_target_below_the_vocabulary_is_an_error():
+    with pytest.raises(ValueError, match="max_ngrams must be at least the 43 unigrams"):
+        estimate_lm(count_ngrams(_corpus(), 3), max_ngrams=42)
 
 
 def _kenlm(path, tokens):
@@ -217,15 +357,21 @@ def test_lexicon_free_decoder_uses_character_lm(tmp_path):
 def test_read_training_text(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("Hello, World!\n\n  ...  \nIt's 5 o'clock.\n", encoding="utf-8")
-    assert read_training_text(text) == [["hello", "world"], ["it's", "five", "o'clock"]]
+    assert list(read_training_text(text)) == [["hello", "world"], ["it's", "five", "o'clock"]]
+    # Worker processes normalize blocks of lines; the sentences come in the file's order all the same.
+    text.write_text("".join(f"line {i}, number {i}!\n\n" for i in range(12_000)), encoding="utf-8")
+    assert list(read_training_text(text, processes=2)) == list(read_training_text(text))
     manifest = tmp_path / "train.jsonl"
     entries = [{"audio_filepath": "a.wav", "duration": 1.0, "text": "The CAT sat."},
                {"audio_filepath": "b.wav", "duration": 2.0, "text": "2 dogs", "speaker": "x"}]
     manifest.write_text("".join(json.dumps(entry) + "\n" for entry in entries), encoding="utf-8")
-    assert read_training_text(manifest) == [["the", "cat", "sat"], ["two", "dogs"]]
+    assert list(read_training_text(manifest)) == [["the", "cat", "sat"], ["two", "dogs"]]
     (tmp_path / "empty.txt").write_text("\n ... \n", encoding="utf-8")
-    with pytest.raises(ValueError, match="empty.txt"):
-        read_training_text(tmp_path / "empty.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    for name, message in [("empty.txt", "no text"), ("latin1.txt", "not UTF-8"),
+                          ("missing.txt", "text file not found")]:
+        with pytest.raises(ValueError, match=f"{name}: {message}"):
+            list(read_training_text(tmp_path / name))
 
 
 @pytest.mark.parametrize(("sentences", "kwargs", "message"), [
@@ -281,3 +427,33 @@ def test_unreadable_arpa_raises(tmp_path):
     lm = read_arpa(tmp_path / "valid.arpa")
     assert lm.log10_prob(EOS, [BOS]) == -0.2
     assert lm.log10_prob("anything", [BOS]) == pytest.approx(-0.5 - 0.3)  # back-off(<s>) + p(<unk>)
+
+
+def test_cli_builds_a_model_to_a_size_target(tmp_path, capsys):
+    text, out = tmp_path / "text.txt", tmp_path / "lm.arpa.gz"
+    text.write_text("".join(" ".join(sentence) + "\n" for sentence in _corpus()), encoding="utf-8")
+    assert main(["lm", str(text), "--out", str(out), "--max-ngrams", "600", "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote {out} (0.0 MB) from 400 sentences, {sum(map(len, _corpus()))} words: ")
+    assert printed.endswith(": 1-grams 43, 2-grams 334, 3-grams 110; min counts 1,2,3\n")
+    assert read_arpa(out) == build_ngram_lm(_corpus(), 3, (1, 2, 3))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing.txt"], "missing.txt: text file not found"),
+    (["text.txt", "--order", "0"], "order must be at least 1"),
+    (["text.txt", "--min-counts", "1,x"], "--min-counts: expected counts separated by commas"),
+    (["text.txt", "--min-counts", "1,2"], "min_counts must give one count >= 1 per order"),
+    (["text.txt", "--max-ngrams", "4"], "max_ngrams must be at least the 5 unigrams"),
+    (["text.txt", "--out", "missing/lm.arpa"], "missing/lm.arpa: the folder to write the language model in does"),
+    (["text.txt", "--out", "text.txt/lm.arpa"], "text.txt/lm.arpa: the folder to write the language model in"),
+    (["text.txt", "--out", "."], ".: cannot write the language model ("),
+])
+def test_cli_reports_bad_input_in_one_line(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text("a b\n", encoding="utf-8")
+    assert main(["lm", "--out", "lm.arpa", "--jobs", "0", *args]) == 1  # a second --out replaces the first
+    error = capsys.readouterr().err.splitlines()  # warnings first, on such a tiny text, then the error
+    assert error[-1].startswith("asr lm: error: ") and message in error[-1]
+    assert not any("Traceback" in line for line in error)
+    assert [path.name for path in tmp_path.iterdir()] == ["text.txt"]  # no model, no temporary file left
