@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import next_fast_len
 
 from .audio import AUDIO_SUFFIXES, load_audio, resample
 from .errors import AudioError, ConfigError
@@ -213,9 +212,21 @@ def synthetic_rir(rt60_s: float, sample_rate: int, rng: np.random.Generator) -> 
 
 
 def _fft_size(num_samples: int) -> int:
-    """An FFT size of at least num_samples (so filtering is linear, not circular) made of the factors 2, 3 and 5,
-    which is fast: up to half the work of the next power of two."""
-    return next_fast_len(num_samples, real=True)
+    """The smallest FFT size of at least num_samples (so filtering is linear, not circular) made of the factors 2, 3
+    and 5, which numpy's FFT computes fast: up to half the work of the next power of two. (Pure Python: importing
+    scipy.fft for this in the trainer made DDP processes abort at exit.)"""
+    best = 1 << max(num_samples - 1, 0).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            size = power35
+            while size < num_samples:
+                size *= 2
+            best = min(best, size)
+            power35 *= 3
+        power5 *= 5
+    return best
 
 
 def reverberate(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
