@@ -12,8 +12,8 @@ and drops every one that a dev or test set holds (`HeldOut`). The sources:
 - HTML documentation, its paragraphs: `html_sentences` (`python3.11-doc`; and the held-out texts that measure the
   vocabulary, never LM text: `gnome-user-docs`' Mallard pages and `debian-handbook`, HELD_OUT_PACKAGES).
 
-PACKAGES maps each package to its reader, `lm_sentences` puts them together. Nothing here reads the packages reserved
-for independent evaluation (RESERVED_PACKAGES).
+PACKAGES maps each package to its reader, `lm_sentences` puts them together; only the packages PACKAGES names are
+ever read.
 
 `build_vocabulary` ranks words by frequency across a reference list (wordfreq, `wordfreq_reference`) and the LM text,
 spelled in the model's alphabet. Layout problems raise ManifestError naming the file.
@@ -750,8 +750,6 @@ HELD_OUT_PACKAGES: dict[str, Callable[[Path], Iterator[str]]] = {
 }
 # The synthetic corpus's text, read from the system (asr.synthetic), taken after the packages.
 SYNTHETIC_SOURCES = ("fortunes", "wordnet")
-# Packages never read: reserved for independent evaluation (recipes/realspeech/README.md).
-RESERVED_PACKAGES = ("pocketsphinx-testdata", "alsa-utils", "asterisk-core-sounds-*")
 
 
 def lm_sentences(roots: Mapping[str, PathLike], held_out: HeldOut,
