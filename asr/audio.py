@@ -148,6 +148,17 @@ def resample(audio: np.ndarray, orig_rate: float, target_rate: float) -> np.ndar
     return librosa.resample(audio, orig_sr=orig_rate, target_sr=target_rate, res_type="soxr_hq")
 
 
+def save_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono samples as 16-bit PCM WAV, atomically (a temp file, then a rename): whole or not at all."""
+    import soundfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(partial, path)
+
+
 def stream_audio(
     source: str | os.PathLike[str] | np.ndarray,
     sample_rate: int | None = None,

@@ -587,10 +587,7 @@ def realspeech_phrases(warzone_root: PathLike | None = None, manifests: Iterable
     texts = [realspeech.HARVARD[key] for key in realspeech.HARVARD]
     texts += [" ".join(realspeech.HARVARD[key] for key in keys) for _, keys in realspeech.CODEC2_WHOLE.values()]
     if warzone_root is not None:
-        base_wz = Path(warzone_root) / "usr" / "share" / "games" / "warzone2100" / "base.wz"
-        lines, _ = realspeech.tutorial_lines(base_wz)
-        texts += [text.replace('\\"', '"') for name, text in lines.items()
-                  if text is not None and name in realspeech.WARZONE_CONFIRMED]
+        texts += realspeech.confirmed_tutorial_lines(realspeech.warzone_base(warzone_root)).values()
     for manifest in manifests:
         texts += [entry["text"] for entry in read_manifest(manifest, check_audio=False)]
     return frozenset(text for text in map(normalize, texts) if len(text.split()) > 1)

@@ -15,7 +15,6 @@ reason in Listing.dropped, never guessed. The tables were checked on the package
 from __future__ import annotations
 
 import io
-import os
 import re
 import xml.etree.ElementTree as ElementTree
 import zipfile
@@ -25,7 +24,7 @@ from typing import Callable
 import numpy as np
 import soundfile
 
-from .audio import SAMPLE_RATE, load_audio
+from .audio import SAMPLE_RATE, load_audio, save_wav
 from .corpora import Listing, PathLike, Utterance, locate_corpus, make_listing
 from .errors import AudioError, ManifestError
 
@@ -92,10 +91,7 @@ _TUTORIAL_LINE = re.compile(
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> float:
     """Write samples as 16 kHz mono 16-bit WAV, atomically (a temp file, then a rename); returns the seconds."""
     audio = load_audio(samples, sample_rate=sample_rate)  # validated, mixed to mono, resampled
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    soundfile.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    save_wav(path, audio, SAMPLE_RATE)
     return len(audio) / SAMPLE_RATE
 
 
@@ -163,13 +159,19 @@ def _codec2_dropped(base: Path) -> list[tuple[str, str]]:
 
 # warzone2100-data: usr/share/games/warzone2100/base.wz, a zip holding script/tutorial.js and audio/tutorial/.
 
-def tutorial_lines(base_wz: Path) -> tuple[dict[str, str | None], dict[str, bytes]]:
-    """(tutorial line's audio file -> its on-screen text or None, audio file -> Ogg bytes) from base.wz."""
+def warzone_base(root: PathLike) -> Path:
+    """The base.wz of an extracted warzone2100-data tree (or of the folder holding it)."""
+    return locate_corpus(root, "base.wz", ("usr/share/games/warzone2100",)) / "base.wz"
+
+
+def tutorial_lines(base_wz: Path, with_audio: bool = True) -> tuple[dict[str, str | None], dict[str, bytes]]:
+    """(tutorial line's audio file -> its on-screen text, unescaped, or None; audio file -> Ogg bytes, read only
+    with_audio) from base.wz."""
     try:
         with zipfile.ZipFile(base_wz) as archive:
             script = archive.read("script/tutorial.js").decode("utf-8")
             audio = {Path(name).name: archive.read(name) for name in archive.namelist()
-                     if name.startswith("audio/tutorial/") and name.endswith(".ogg")}
+                     if with_audio and name.startswith("audio/tutorial/") and name.endswith(".ogg")}
     except FileNotFoundError:
         raise ManifestError(f"{base_wz}: file not found") from None
     except zipfile.BadZipFile:
@@ -178,13 +180,20 @@ def tutorial_lines(base_wz: Path) -> tuple[dict[str, str | None], dict[str, byte
         raise ManifestError(f"{base_wz}: no script/tutorial.js inside") from None
     except UnicodeDecodeError:
         raise ManifestError(f"{base_wz}: script/tutorial.js is not UTF-8 text") from None
-    lines = {m["file"]: m["text"] for m in _TUTORIAL_LINE.finditer(script)}
+    lines = {m["file"]: None if m["text"] is None else m["text"].replace('\\"', '"')
+             for m in _TUTORIAL_LINE.finditer(script)}
     return lines, audio
+
+
+def confirmed_tutorial_lines(base_wz: Path) -> dict[str, str]:
+    """Audio file -> text of the tutorial lines whose on-screen text is what the narrator says."""
+    lines, _ = tutorial_lines(base_wz, with_audio=False)
+    return {name: text for name, text in lines.items() if text is not None and name in WARZONE_CONFIRMED}
 
 
 def warzone2100(root: PathLike, out: PathLike) -> Listing:
     """The tutorial narrator's lines whose on-screen text is what he says (WARZONE_CONFIRMED), converted to WAV."""
-    base_wz = locate_corpus(root, "base.wz", ("usr/share/games/warzone2100",)) / "base.wz"
+    base_wz = warzone_base(root)
     lines, audio = tutorial_lines(base_wz)
     utterances, dropped = [], []
     for name in sorted(audio, key=lambda n: (len(n), n)):
@@ -195,8 +204,7 @@ def warzone2100(root: PathLike, out: PathLike) -> Listing:
             continue
         path = Path(out) / "audio" / "warzone2100" / f"{Path(name).stem}.wav"
         seconds = write_wav(path, *_decode(audio[name], f"{base_wz}:audio/tutorial/{name}"))
-        text = lines[name].replace('\\"', '"')
-        utterances.append(Utterance(utt_id, path, text, "warzone2100:narrator", seconds))
+        utterances.append(Utterance(utt_id, path, lines[name], "warzone2100:narrator", seconds))
     return _finish("warzone2100-data", utterances, dropped)
 
 

@@ -16,6 +16,7 @@ import math
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -27,11 +28,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
-import soundfile
 from tqdm import tqdm
 
 from . import neural_tts
-from .audio import SAMPLE_RATE, load_audio
+from .audio import SAMPLE_RATE, load_audio, save_wav
 from .corpora import stable_unit
 from .errors import AudioError, ManifestError
 from .manifest import read_manifest, write_manifest
@@ -190,7 +190,6 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
     """
     if not text.strip():
         raise RuntimeError(f"{voice.id}: nothing to say")
-    path = Path(path)
     if voice.engine == "kokoro":
         audio = _neural(lambda: neural_tts.kokoro_speak(text, voice.name, rate, pitch, sample_rate), voice, text)
     elif voice.engine == "piper":
@@ -203,10 +202,7 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
     peak = float(np.abs(audio).max())
     if peak > 1.0:  # resampled neural output can overshoot slightly; PCM_16 would clip it
         audio = audio / peak
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(partial, path)
+    save_wav(path, audio, sample_rate)
     return audio.size / sample_rate
 
 
@@ -434,18 +430,15 @@ def _run_job(job: _Job) -> tuple[float, float] | str:
 
     CPU time counts this process and the engine subprocesses it waited for."""
     start = _cpu_seconds()
+    piper = dict(zip(("noise_scale", "noise_w"), job.piper_noise)) if job.piper_noise else {}
     try:
-        noise = job.piper_noise or (0.667, 0.8)
-        duration = synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch,
-                              noise_scale=noise[0], noise_w=noise[1])
+        duration = synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch, **piper)
     except RuntimeError as err:
         return str(err)
     return duration, _cpu_seconds() - start
 
 
 def _cpu_seconds() -> float:
-    import resource
-
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 
