@@ -1,25 +1,31 @@
-"""CTC beam search through torchaudio's flashlight decoder: lexicon-free or lexicon-constrained, with optional
-n-gram LM fusion (ARPA, through KenLM) and hotword boosting. Imported only when beam search is asked for."""
+"""CTC beam search through flashlight-text's decoders: lexicon-free or lexicon-constrained, with optional n-gram
+LM fusion (ARPA, through KenLM) and hotword boosting. Imported only when beam search is asked for.
+
+The decoder is built from flashlight's parts directly rather than through torchaudio's ctc_decoder, which reads
+the lexicon from a file twice and spells it in Python token by token: with a 200,000-word lexicon that took
+seconds of the start-up time."""
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+from flashlight.lib.text.decoder import (LM, CriterionType, LexiconDecoder, LexiconDecoderOptions, LexiconFreeDecoder,
+                                         LexiconFreeDecoderOptions, LMState, SmearingMode, Trie, ZeroLM)
 from flashlight.lib.text.decoder.kenlm import KenLM
-from flashlight.lib.text.dictionary import create_word_dict, load_words
-from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+from flashlight.lib.text.dictionary import Dictionary
 
 from .decoding import DecodeConfig, decode
 from .errors import ConfigError
-from .lm import arpa_words
+from .lm import UNK, arpa_words, is_kenlm_binary, read_word_list
 from .text import Vocabulary, normalize
 
 SEPARATOR = "|"  # flashlight's word separator token; our vocabulary's space character plays that part
+_FLOAT_BYTES = 4
 
 
 @contextmanager
@@ -36,24 +42,18 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def read_lexicon(path: str | os.PathLike[str]) -> list[str]:
-    """The first field of every non-empty line: reads plain word lists and flashlight lexicons alike."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [line.split()[0] for line in f if line.strip()]
-
-
 def flashlight_tokens(vocab: Vocabulary) -> list[str]:
     """Our token list with the space character renamed to flashlight's separator; indices unchanged."""
     return [SEPARATOR if t == " " else t for t in vocab.tokens]
 
 
-class HotwordLM(CTCDecoderLM):
+class HotwordLM(LM):
     """Delegates to KenLM (or to no LM at all) and adds a bonus whenever the decoder completes a hotword."""
 
     def __init__(self, inner: KenLM | None, bonus_ids: set[int], bonus: float) -> None:
-        CTCDecoderLM.__init__(self)
+        LM.__init__(self)
         self.inner, self.bonus_ids, self.bonus = inner, bonus_ids, bonus
-        self.root = CTCDecoderLMState()
+        self.root = LMState()
 
     def start(self, start_with_nothing: bool) -> Any:
         return self.inner.start(start_with_nothing) if self.inner else self.root
@@ -78,12 +78,15 @@ class BeamSearchDecoder:
         self.vocab = vocab
         self.config = config
         self._separator = vocab.encode(" ")[0]
-        lm_words = arpa_words(config.lm) if config.lm else []
+        binary = bool(config.lm) and is_kenlm_binary(config.lm)
+        if binary and not config.lexicon:
+            raise ConfigError(f"{config.lm}: a binary KenLM model does not list its words; give its lexicon too")
+        lm_words = arpa_words(config.lm) if config.lm and not binary else []
         tokens = set(flashlight_tokens(vocab)[1:])
         char_lm = bool(lm_words) and all(w in tokens for w in lm_words)
         if char_lm and config.lexicon:
             raise ConfigError(f"{config.lm}: a character LM decodes without a lexicon; drop the lexicon")
-        words = read_lexicon(config.lexicon) if config.lexicon else [] if char_lm else lm_words
+        words = read_word_list(config.lexicon) if config.lexicon else [] if char_lm else lm_words
         hotwords = [w for phrase in config.hotwords for w in normalize(phrase).split()]
         if hotwords and not words:
             raise ConfigError("hotwords need lexicon decoding: give a word LM or a lexicon")
@@ -91,65 +94,58 @@ class BeamSearchDecoder:
         if words and not self.lexicon_words:
             raise ConfigError(f"{config.lexicon or config.lm}: no words spelled with this model's characters")
         self.lexicon_mode = bool(self.lexicon_words)
-
-        lexicon_file = self._write_lexicon(self.lexicon_words) if self.lexicon_mode else None
-        # Without lm_dict, torchaudio gives a character LM its tokens in hash order, so token i would be scored
-        # as another character; listing them in emission order keeps the indices aligned.
-        lm_dict = self._write_lines(flashlight_tokens(vocab), ".tokens") if config.lm and char_lm else None
         try:
             with _stderr_silenced():
-                self._decoder = self._build(lexicon_file, lm_dict, hotwords)
+                self._decoder = self._build(hotwords, char_lm)
         except RuntimeError as err:
             raise ConfigError(f"{config.lm or config.lexicon}: cannot build the beam search decoder ({err})") from None
-        finally:
-            for path in (lexicon_file, lm_dict):
-                if path:
-                    os.unlink(path)
 
-    def _build(self, lexicon_file: str | None, lm_dict: str | None, hotwords: list[str]) -> Any:
+    def _build(self, hotwords: list[str], char_lm: bool) -> Any:
+        """flashlight's LexiconDecoder over a trie of the lexicon, or its LexiconFreeDecoder."""
         config = self.config
-        lm: Any = config.lm
+        blank = self.vocab.blank_id
+        beam_size_token = config.beam_size_token or len(self.vocab.tokens)
+        if not self.lexicon_mode:
+            # A character LM scores our token ids: its dictionary lists the tokens in emission order.
+            lm = KenLM(config.lm, Dictionary(flashlight_tokens(self.vocab))) if char_lm else ZeroLM()
+            options = LexiconFreeDecoderOptions(config.beam_size, beam_size_token, config.beam_threshold,
+                                                config.lm_weight, 0.0, False, CriterionType.CTC)
+            self._lm = lm  # flashlight keeps a reference the Python object must outlive
+            return LexiconFreeDecoder(options, lm, self._separator, blank, [])
+        word_dict = Dictionary([*self.lexicon_words, UNK])
+        unk = word_dict.get_index(UNK)
+        word_dict.set_default_index(unk)
+        lm: Any = KenLM(config.lm, word_dict) if config.lm else None
         lm_weight = config.lm_weight
         if hotwords:
-            lm, lm_weight = self._hotword_lm(hotwords, lexicon_file, lm_weight)
-        return ctc_decoder(
-            lexicon=lexicon_file,
-            tokens=flashlight_tokens(self.vocab),
-            lm=lm,
-            lm_dict=lm_dict,
-            beam_size=config.beam_size,
-            beam_size_token=config.beam_size_token,
-            beam_threshold=config.beam_threshold,
-            lm_weight=lm_weight,
-            word_score=config.word_score,
-            unk_score=-math.inf,  # only lexicon words: an unknown word has no spelling to decode anyway
-            sil_score=0.0,
-            blank_token=self.vocab.tokens[self.vocab.blank_id],
-            sil_token=SEPARATOR,
-        )
+            lm, lm_weight = self._hotword_lm(lm, word_dict, hotwords, lm_weight)
+        lm = lm or ZeroLM()
+        options = LexiconDecoderOptions(config.beam_size, beam_size_token, config.beam_threshold, lm_weight,
+                                        config.word_score, -math.inf, 0.0, False, CriterionType.CTC)
+        # unk_score -inf: only lexicon words, as an unknown word has no spelling to decode anyway.
+        self._lm = lm
+        return LexiconDecoder(options, self._trie(lm), lm, self._separator, blank, unk, [], False)
 
-    @staticmethod
-    def _write_lines(lines: list[str], suffix: str) -> str:
-        """A temporary file for flashlight, which reads lexicons and dictionaries only from paths."""
-        with tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False, encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-            return f.name
+    def _trie(self, lm: Any) -> Trie:
+        """The lexicon's spellings (each word's tokens, then the separator), each leaf scored with the word's
+        unigram LM score and the best score smeared up to every prefix, for early pruning."""
+        trie = Trie(len(self.vocab.tokens), self._separator)
+        start = lm.start(False)
+        char_ids = {c: i for i, c in enumerate(self.vocab.tokens)}
+        for index, word in enumerate(self.lexicon_words):
+            _, score = lm.score(start, index)
+            trie.insert([*map(char_ids.__getitem__, word), self._separator], index, score)
+        trie.smear(SmearingMode.MAX)
+        return trie
 
-    def _write_lexicon(self, words: list[str]) -> str:
-        """A flashlight lexicon file: each word spelled in tokens and ended by the separator."""
-        return self._write_lines([f"{word}\t{' '.join(word)} {SEPARATOR}" for word in words], ".lexicon")
-
-    def _hotword_lm(self, hotwords: list[str], lexicon_file: str | None, lm_weight: float) -> tuple[HotwordLM, float]:
+    def _hotword_lm(self, lm: KenLM | None, word_dict: Dictionary, hotwords: list[str], lm_weight: float
+                    ) -> tuple[HotwordLM, float]:
         """The LM (or none) wrapped to reward hotwords, and the LM weight the decoder must then use."""
-        word_dict = create_word_dict(load_words(lexicon_file))
         bonus_ids = {word_dict.get_index(w) for w in hotwords if word_dict.contains(w)}
-        if self.config.lm:
-            inner, weight = KenLM(self.config.lm, word_dict), lm_weight
-        else:
-            inner, weight = None, 1.0  # only the bonus: weight 1 so it is not multiplied away
+        weight = lm_weight if lm is not None else 1.0  # only the bonus: weight 1 so it is not multiplied away
         # The decoder multiplies LM scores by the LM weight; dividing here keeps hotword_weight in score units.
         bonus = self.config.hotword_weight / weight if weight > 0 else 0.0
-        return HotwordLM(inner, bonus_ids, bonus), weight
+        return HotwordLM(lm, bonus_ids, bonus), weight
 
     def decode_ids(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         emissions = log_probs.detach().float().cpu()
@@ -162,9 +158,14 @@ class BeamSearchDecoder:
             emissions[rows, lengths] = -1e4
             emissions[rows, lengths, self._separator] = 0.0
             lengths = lengths + 1
+        emissions = emissions.contiguous()
         results = []
-        for hypotheses in self._decoder(emissions.contiguous(), lengths.to(torch.int32)):
-            ids = [i for i in (hypotheses[0].tokens.tolist() if hypotheses else []) if i != self.vocab.blank_id]
+        for b, length in enumerate(lengths.tolist()):
+            pointer = emissions.data_ptr() + _FLOAT_BYTES * b * emissions.stride(0)
+            hypotheses = self._decoder.decode(pointer, length, emissions.shape[2])
+            path = hypotheses[0].tokens if hypotheses else []
+            # One token per frame: merge repeats, then drop blanks and flashlight's -1 padding.
+            ids = [i for i, _ in itertools.groupby(path) if i >= 0 and i != self.vocab.blank_id]
             while ids and ids[-1] == self._separator:  # the separator of the appended frame, or trailing silence
                 ids.pop()
             results.append(ids)

@@ -25,7 +25,9 @@ LEGACY_FORMAT = "asr-checkpoint-v1"  # no checksum: still loaded, unverified, so
 RELEASE_FORMAT = "asr-release-v1"
 RELEASE_WEIGHTS = "model.safetensors"
 RELEASE_CONFIG = "config.json"
-RELEASE_LM = "lm.arpa.gz"
+RELEASE_LM = "lm.arpa.gz"  # an ARPA language model, gzip-compressed
+RELEASE_LM_BINARY = "lm.bin"  # or one in KenLM's binary format, with its lexicon
+RELEASE_LEXICON = "lexicon.txt"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
@@ -162,14 +164,17 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
 
 def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dtype: torch.dtype = torch.float16,
                  metadata: dict[str, Any] | None = None, lm: str | os.PathLike[str] | None = None,
-                 decoding: dict[str, Any] | None = None) -> Path:
+                 decoding: dict[str, Any] | None = None, lexicon: str | os.PathLike[str] | None = None) -> Path:
     """Write a checkpoint's network as a release: safetensors weights (no pickle) + the configs as JSON.
 
     Weights are stored in `dtype` (half precision halves the download and loses no accuracy for inference);
     optimizer state is left out. Feature buffers (mel filterbank, normalization statistics) stay in float32.
-    lm: an ARPA language model copied in (gzip-compressed) as RELEASE_LM, with `decoding` (lm_weight, word_score, beam_size tuned
-    for it) recorded as the release's recommended beam search.
+    lm: a language model copied in, an ARPA file (gzip-compressed, as RELEASE_LM) or a KenLM binary (as
+    RELEASE_LM_BINARY, which needs its lexicon), with `decoding` (lm_weight, word_score, beam_size tuned for it)
+    recorded as the release's recommended beam search. lexicon: the words beam search may output (RELEASE_LEXICON).
     """
+    from .lm import is_kenlm_binary
+
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
@@ -184,17 +189,32 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
         lm = Path(lm)
         if not lm.is_file():
             raise CheckpointError(f"{lm}: language model not found")
-        if not (out_dir / RELEASE_LM).exists() or not lm.samefile(out_dir / RELEASE_LM):
-            data = lm.read_bytes()
-            (out_dir / f".{RELEASE_LM}.tmp").write_bytes(data if lm.suffix == ".gz" else gzip.compress(data, mtime=0))
-            os.replace(out_dir / f".{RELEASE_LM}.tmp", out_dir / RELEASE_LM)
-        release["decoding"] = {"lm": RELEASE_LM, **(decoding or {})}
+        if lexicon is not None and not Path(lexicon).is_file():
+            raise CheckpointError(f"{lexicon}: lexicon not found")
+        binary = is_kenlm_binary(lm)
+        if binary and lexicon is None:
+            raise CheckpointError(f"{lm}: a binary KenLM model does not list its words; give its lexicon too")
+        name = RELEASE_LM_BINARY if binary else RELEASE_LM
+        data = lm.read_bytes()
+        _write_into(out_dir, name, data if binary or lm.suffix == ".gz" else gzip.compress(data, mtime=0))
+        release["decoding"] = {"lm": name, **(decoding or {})}
+        if lexicon is not None:
+            _write_into(out_dir, RELEASE_LEXICON, Path(lexicon).read_bytes())
+            release["decoding"]["lexicon"] = RELEASE_LEXICON
     weights_tmp, config_tmp = out_dir / f".{RELEASE_WEIGHTS}.tmp", out_dir / f".{RELEASE_CONFIG}.tmp"
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights_tmp))
     config_tmp.write_text(json.dumps(release, indent=2) + "\n", encoding="utf-8")
     os.replace(weights_tmp, out_dir / RELEASE_WEIGHTS)
     os.replace(config_tmp, out_dir / RELEASE_CONFIG)
+    for name in {RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON} - set(release.get("decoding", {}).values()):
+        (out_dir / name).unlink(missing_ok=True)  # left by an earlier release in this folder, now not part of it
     return out_dir
+
+
+def _write_into(folder: Path, name: str, data: bytes) -> None:
+    """Write a release file through a temporary file and a rename (its source may be that very file)."""
+    (folder / f".{name}.tmp").write_bytes(data)
+    os.replace(folder / f".{name}.tmp", folder / name)
 
 
 def is_release(path: str | os.PathLike[str]) -> bool:
@@ -225,8 +245,12 @@ def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
     config = {k: release.get(k) for k in ("model", "features", "vocab")}
     checkpoint = {"config": config, **parts, "metadata": release.get("metadata", {})}
     if isinstance(release.get("decoding"), dict):
-        lm = folder / str(release["decoding"].get("lm", ""))
-        if not lm.is_file():
-            raise CheckpointError(f"{folder / RELEASE_CONFIG}: its language model {lm.name} is missing")
-        checkpoint["decoding"] = {**release["decoding"], "lm": str(lm)}
+        decoding = dict(release["decoding"])
+        for key, what in (("lm", "language model"), ("lexicon", "lexicon")):
+            if key in decoding or key == "lm":
+                path = folder / str(decoding.get(key, ""))
+                if not path.is_file():
+                    raise CheckpointError(f"{folder / RELEASE_CONFIG}: its {what} {path.name} is missing")
+                decoding[key] = str(path)
+        checkpoint["decoding"] = decoding
     return checkpoint

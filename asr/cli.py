@@ -71,8 +71,9 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                        help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
                             "without --lm uses the model's own LM and tuned weights when it ships one")
     group.add_argument("--beam-size", type=int, help="hypotheses kept per frame (default 50, or the model's)")
-    group.add_argument("--lm", help="ARPA n-gram LM (.arpa or .arpa.gz): a word LM, or a character LM "
-                                    "(asr lm --chars); 'none' for beam search without one")
+    group.add_argument("--lm", help="n-gram LM: ARPA (.arpa or .arpa.gz), a word LM or a character LM (asr lm "
+                                    "--chars), or a KenLM binary word LM with --lexicon; 'none' for beam search "
+                                    "without one")
     group.add_argument("--lexicon", help="words the beam search may output, one per line (default: the word LM's)")
     group.add_argument("--lm-weight", type=float, help="weight of the LM score (default 1, or the model's)")
     group.add_argument("--word-score", type=float, help="score added per word (default 0, or the model's)")
@@ -93,7 +94,7 @@ def decoding_config(args: argparse.Namespace, recommended=None):  # noqa: ANN001
     base = recommended if recommended is not None and not args.lm and not args.lexicon else DecodeConfig("beam")
     explicit = {"beam_size": args.beam_size, "lm_weight": args.lm_weight, "word_score": args.word_score}
     return replace(base, **{k: v for k, v in explicit.items() if v is not None},
-                   lm=None if args.lm == "none" else args.lm or base.lm, lexicon=args.lexicon,
+                   lm=None if args.lm == "none" else args.lm or base.lm, lexicon=args.lexicon or base.lexicon,
                    hotwords=args.hotword, hotword_weight=args.hotword_weight)
 
 
@@ -191,7 +192,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
 def cmd_lm(args: argparse.Namespace) -> None:
     from .errors import ConfigError
-    from .lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text
+    from .lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text, read_word_list
 
     try:
         min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
@@ -200,12 +201,19 @@ def cmd_lm(args: argparse.Namespace) -> None:
                           ) from None
     if not Path(args.out).absolute().parent.is_dir():  # before minutes of counting, not after
         raise ConfigError(f"{args.out}: the folder to write the language model in does not exist")
+    if args.vocab and args.chars:
+        raise ConfigError("--vocab lists words: a character LM (--chars) has its model's characters as vocabulary")
+    try:
+        vocabulary = read_word_list(args.vocab) if args.vocab else None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{args.vocab}: cannot read the vocabulary ({getattr(err, 'strerror', None) or err})"
+                          ) from None
     sentences = read_training_text(args.text, processes=(os.cpu_count() or 1) if args.jobs is None else args.jobs)
     if args.chars:
         sentences = (char_tokens(" ".join(words)) for words in sentences)
     try:
         check_min_counts(min_counts, args.order)
-        counts = count_ngrams(sentences, args.order)
+        counts = count_ngrams(sentences, args.order, vocabulary=vocabulary)
         model = estimate_lm(counts, min_counts, args.max_ngrams)
     except ValueError as err:  # unusable text or options; the message names the file or the option
         raise ConfigError(str(err)) from None
@@ -279,8 +287,9 @@ def cmd_average(args: argparse.Namespace) -> None:
 def cmd_package(args: argparse.Namespace) -> None:
     import torch
 
-    from .checkpoint import (RELEASE_CONFIG, RELEASE_LM, RELEASE_WEIGHTS, checkpoint_path, is_release,
-                             load_checkpoint, load_release, save_release)
+    from .checkpoint import (RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_WEIGHTS,
+                             checkpoint_path, is_release, load_checkpoint, load_release, save_release)
+    from .errors import ConfigError
 
     if is_release(args.checkpoint):  # re-package a release, e.g. to add a language model
         checkpoint = load_release(args.checkpoint)
@@ -292,10 +301,13 @@ def cmd_package(args: argparse.Namespace) -> None:
         metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
     decoding = {"lm_weight": args.lm_weight, "word_score": args.word_score, "beam_size": args.beam_size}
-    out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding)
+    if args.lexicon and not args.lm:
+        raise ConfigError("--lexicon goes with --lm: it lists the words of the LM shipped with the model")
+    out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding, args.lexicon)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
+    shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON) if args.lm and (out / name).exists()]
     print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}"
-          + (f", with {out / RELEASE_LM}" if args.lm else ""))
+          + (f", with {' and '.join(map(str, shipped))}" if shipped else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--max-ngrams", type=int,
                     help="prune to at most this many n-grams in all, raising the minimum counts (from --min-counts) "
                          "of the highest order first; prints the counts chosen")
+    lm.add_argument("--vocab", help="closed vocabulary, a word per line (e.g. recipes/lm's vocab.txt): its words "
+                                    "are the LM's even if the text lacks them, other words count as <unk>")
     lm.add_argument("--chars", action="store_true", help="a character LM for lexicon-free decoding")
     lm.add_argument("--jobs", type=int, help="processes that normalize the text (default: one per CPU; 0: none)")
     lm.set_defaults(func=cmd_lm)
@@ -374,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
     package.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
     package.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
-    package.add_argument("--lm", help="an ARPA LM to ship with the model for beam search (see asr tune-lm)")
+    package.add_argument("--lm", help="an LM to ship with the model for beam search (see asr tune-lm): ARPA, or "
+                                      "KenLM binary with --lexicon")
+    package.add_argument("--lexicon", help="with --lm: the words beam search may output, one per line")
     package.add_argument("--lm-weight", type=float, default=1.0, help="with --lm: its tuned LM weight")
     package.add_argument("--word-score", type=float, default=0.0, help="with --lm: its tuned word score")
     package.add_argument("--beam-size", type=int, default=100, help="with --lm: the beam size to use")

@@ -26,6 +26,7 @@ class DecodeConfig:
     beam_threshold: float = 25.0  # drop hypotheses this far (log-prob) below the best one
     # An ARPA n-gram model: a word LM (decoding is then constrained to a lexicon, by default the LM's words) or a
     # character LM written by asr.lm with `|` between words (lexicon-free decoding, so unseen words stay possible).
+    # Or a word LM in KenLM's binary format (loads in a fraction of the time), which needs a lexicon.
     lm: str | None = None
     # Words the decoder may output, one per line (a word list, or a flashlight lexicon whose first column is the
     # word). With a word LM and no lexicon, the LM's vocabulary. Without either, decoding is lexicon-free.

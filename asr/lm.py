@@ -50,6 +50,9 @@ _BLOCK = 100_000  # n-grams formatted at a time when writing an ARPA file
 _NORMALIZE_BLOCK = 5_000  # lines of text per task of a worker process
 _GZIP_LEVEL = 6  # zlib's default: 1 % larger than level 9 on ARPA text, 2.3 times faster
 
+# The first bytes of a binary model written by KenLM's build_binary, which KenLM memory-maps instead of parsing.
+KENLM_BINARY_MAGIC = b"mmap lm http://kheafield.com/code"
+
 Ngram = tuple[str, ...]
 
 
@@ -107,6 +110,21 @@ class NGramLM:
 def _open_text(path: Path) -> TextIO:
     """A UTF-8 text file to read, gzip-compressed when it ends in .gz (KenLM reads compressed ARPA files too)."""
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def read_word_list(path: str | os.PathLike[str]) -> list[str]:
+    """The first field of every non-empty line: reads plain word lists and flashlight lexicons alike."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [line.split()[0] for line in f if line.strip()]
+
+
+def is_kenlm_binary(path: str | os.PathLike[str]) -> bool:
+    """Whether a file is a binary KenLM model (build_binary), not an ARPA text file."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(KENLM_BINARY_MAGIC)) == KENLM_BINARY_MAGIC
+    except OSError:
+        return False
 
 
 def arpa_words(path: str | os.PathLike[str]) -> list[str]:
@@ -257,34 +275,52 @@ def _texts(words: list[str], keys: list[np.ndarray], n: int, indices: np.ndarray
     return [heads[i] + " " + words[w] for i, w in zip(which.tolist(), (ngram_keys & _LAST_WORD).tolist())]
 
 
-def count_ngrams(sentences: Iterable[Sequence[str]], order: int, chunk_tokens: int = CHUNK_TOKENS) -> NGramCounts:
+def count_ngrams(sentences: Iterable[Sequence[str]], order: int, chunk_tokens: int = CHUNK_TOKENS,
+                 vocabulary: Iterable[str] | None = None) -> NGramCounts:
     """Raw counts of the 1- to order-grams of the sentences padded as <s> w1 .. wn </s> (<s> alone is not counted).
 
     The sentences (lists of words; empty ones are skipped) are read chunk_tokens tokens at a time, so that memory
-    holds the distinct n-grams and one chunk, never the whole text.
+    holds the distinct n-grams and one chunk, never the whole text. vocabulary: a closed vocabulary, e.g. words
+    chosen by frequency in a larger corpus; its words are unigrams even when the text never uses them (they get
+    the share of the uniform distribution that Kneser-Ney interpolation gives), and the text's other words
+    count as <unk>. Without it, the vocabulary is every word of the text.
     """
     if order < 1:
         raise ValueError(f"order must be at least 1, got {order}")
     running = _RunningCounts(order)
-    for ids in _id_chunks(sentences, running.vocab, chunk_tokens):
+    closed = vocabulary is not None
+    for word in vocabulary or ():
+        _check_words([word])
+        running.vocab.setdefault(word, len(running.vocab))
+    if closed and len(running.vocab) == 3:
+        raise ValueError("the vocabulary is empty")
+    for ids in _id_chunks(sentences, running.vocab, chunk_tokens, closed):
         running.add(ids)
     if not running.sentences:
         raise ValueError("no text to build a language model from: there are no sentences, or all are empty")
     return running.sorted_by_word()
 
 
-def _id_chunks(sentences: Iterable[Sequence[str]], vocab: dict[str, int], chunk_tokens: int) -> Iterator[np.ndarray]:
-    """The padded sentences as word ids (new words join vocab), about chunk_tokens at a time."""
+def _check_words(words: Sequence[str]) -> None:
+    if len(" ".join(words).split()) != len(words) or BOS in words or EOS in words:
+        raise ValueError(f"words must be non-empty, without spaces, and not {BOS} or {EOS}: {list(words)[:20]}")
+
+
+def _id_chunks(sentences: Iterable[Sequence[str]], vocab: dict[str, int], chunk_tokens: int,
+               closed: bool = False) -> Iterator[np.ndarray]:
+    """The padded sentences as word ids, about chunk_tokens at a time. New words join vocab, or are <unk> if the
+    vocabulary is closed."""
     ids: list[int] = []
+    unk = vocab[UNK]
     for sentence in sentences:
         if isinstance(sentence, str):
             raise ValueError(f"a sentence must be a list of words, not a string: {sentence[:50]!r}")
         if not sentence:
             continue
-        if len(" ".join(sentence).split()) != len(sentence) or BOS in sentence or EOS in sentence:
-            raise ValueError(f"words must be non-empty, without spaces, and not {BOS} or {EOS}: {list(sentence)[:20]}")
+        _check_words(sentence)
         ids.append(vocab[BOS])
-        ids.extend([vocab.setdefault(word, len(vocab)) for word in sentence])
+        ids.extend([vocab.get(word, unk) for word in sentence] if closed
+                   else [vocab.setdefault(word, len(vocab)) for word in sentence])
         ids.append(vocab[EOS])
         if len(ids) >= chunk_tokens:
             yield np.array(ids, np.int64)

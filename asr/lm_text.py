@@ -665,7 +665,7 @@ def wordfreq_reference(language: str = "en", wordlist: str = "large") -> list[tu
             for word in wordfreq.iter_wordlist(language, wordlist)]
 
 
-def build_vocabulary(counts: Mapping[str, int], reference: Iterable[tuple[str, float]] = (), size: int = 200_000,
+def build_vocabulary(counts: Mapping[str, int], reference: Iterable[tuple[str, float]] = (), size: int = 150_000,
                      text_weight: float = 0.25, min_count: int = 2) -> list[str]:
     """The `size` most frequent words across a reference frequency list and LM-text counts, most frequent first
     (ties alphabetical), each spelled as the model spells it (`spelled`; spellings that meet, café and cafe,

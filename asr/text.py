@@ -57,6 +57,7 @@ class Vocabulary:
         if len(set(self.chars)) != len(self.chars) or any(len(c) != 1 for c in self.chars):
             raise ValueError(f"vocabulary characters must be unique single characters: {self.chars!r}")
         self._index = {c: i + 1 for i, c in enumerate(self.chars)}
+        self._chars = "".join(self.chars)
 
     @property
     def tokens(self) -> list[str]:
@@ -71,7 +72,7 @@ class Vocabulary:
 
     def covers(self, text: str) -> bool:
         """Whether every character of (already normalized) text is in the vocabulary."""
-        return all(c in self._index for c in text)
+        return not text.strip(self._chars)  # strip() drops every character it is given: nothing may be left
 
     def encode(self, text: str) -> list[int]:
         """Map normalized text to token ids; raises ValueError on a character outside the vocabulary."""

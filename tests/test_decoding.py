@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+import asr
 from asr.decoding import DecodeConfig, GreedyDecoder, build_decoder, word_timings
 from asr.errors import CheckpointError, ConfigError
-from asr.lm import build_ngram_lm, char_tokens
+from asr.lm import KENLM_BINARY_MAGIC, build_ngram_lm, char_tokens, is_kenlm_binary
 from asr.text import Vocabulary
 
 
@@ -108,6 +109,9 @@ def test_beam_search_configuration_errors(tmp_path):
         beam(vocab, hotwords=["john"])
     with pytest.raises(CheckpointError, match="not an ARPA"):
         beam(vocab, lm=write_lines(tmp_path / "bad.arpa", ["just some text"]))
+    (tmp_path / "lm.bin").write_bytes(KENLM_BINARY_MAGIC + b" format version 5\n\0")
+    with pytest.raises(ConfigError, match="lm.bin: a binary KenLM model does not list its words; give its lexicon"):
+        beam(vocab, lm=str(tmp_path / "lm.bin"))
 
 
 def test_word_timings_follow_the_alignment():
@@ -140,3 +144,13 @@ def test_word_lm_settles_what_the_acoustics_leave_open(tmp_path):
     assert one(beam(vocab, lm=str(chars), lm_weight=1.0), log_probs) == "the sea"
     with pytest.raises(ConfigError, match="character LM"):
         beam(vocab, lm=str(chars), lexicon=write_lines(tmp_path / "words.txt", ["the", "sea"]))
+
+
+def test_binary_word_lm_with_its_lexicon():
+    """The bundled LM is in KenLM's binary format: everyday English knows "the sea" better than "the see"."""
+    recommended = asr.load_model().recommended_decoding
+    assert is_kenlm_binary(recommended.lm) and recommended.lexicon
+    log_probs = soft_posteriors(spell("the se") + [{"e": 0.5, "a": 0.4}, {"_": 0.9}], Vocabulary())
+    decoder = beam(Vocabulary(), lm=recommended.lm, lexicon=recommended.lexicon, lm_weight=1.0)
+    assert one(decoder, log_probs) == "the sea"
+    assert len(decoder.lexicon_words) >= 100_000

@@ -12,8 +12,8 @@ import torch
 import asr.lm
 from asr.cli import main
 from asr.errors import CheckpointError
-from asr.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, build_ngram_lm, char_tokens, count_ngrams,
-                    estimate_lm, kn_discounts, read_arpa, read_training_text)
+from asr.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, arpa_words, build_ngram_lm, char_tokens,
+                    count_ngrams, estimate_lm, is_kenlm_binary, kn_discounts, read_arpa, read_training_text)
 
 # Hand-worked example. Padded sentences:
 #   <s> a b </s>      <s> b a </s>      <s> a c d </s>
@@ -138,6 +138,24 @@ def test_distributions_sum_to_one_after_arpa_round_trip(tmp_path, order, min_cou
         assert all(gram[:-1] in again.probs[n - 1] and gram[1:] in again.probs[n - 1] for gram in again.probs[n])
     if min_counts:
         assert len(again.probs[-1]) < len(build_ngram_lm(_corpus(), order=order).probs[-1])
+
+
+def test_closed_vocabulary_lists_unseen_words_and_maps_others_to_unk(tmp_path):
+    counts = count_ngrams(TINY, 3, vocabulary=["a", "b", "c", "e", "f"])  # d is out, e and f never occur
+    assert counts.words == ["</s>", "<s>", "<unk>", "a", "b", "c", "e", "f"]
+    assert ("c", UNK) in counts.ngrams(2) and ("a", "c", UNK) in counts.ngrams(3)  # d counted as <unk>
+    model = estimate_lm(counts)
+    model.write_arpa(tmp_path / "lm.arpa")
+    lm = read_arpa(tmp_path / "lm.arpa")
+    _assert_normalized(lm)
+    # An unseen listed word gets only its share of the uniform distribution (gamma() / 7 words without <s>):
+    # enough for beam search to reach it, less than any word the text has.
+    assert lm.log10_prob("e") == lm.log10_prob("f") < min(lm.log10_prob(w) for w in "abc")
+    assert arpa_words(tmp_path / "lm.arpa") == ["a", "b", "c", "e", "f"]
+    with pytest.raises(ValueError, match="words must be non-empty, without spaces"):
+        count_ngrams(TINY, 3, vocabulary=["a b"])
+    with pytest.raises(ValueError, match="the vocabulary is empty"):
+        count_ngrams(TINY, 3, vocabulary=[])
 
 
 def test_arpa_output_is_deterministic(tmp_path, monkeypatch):
@@ -439,8 +457,20 @@ def test_cli_builds_a_model_to_a_size_target(tmp_path, capsys):
     assert read_arpa(out) == build_ngram_lm(_corpus(), 3, (1, 2, 3))
 
 
+def test_cli_builds_a_model_of_a_closed_vocabulary(tmp_path, capsys):
+    text, vocab, out = tmp_path / "text.txt", tmp_path / "vocab.txt", tmp_path / "lm.arpa"
+    text.write_text("the cat sat\nthe dog sat down\n", encoding="utf-8")
+    vocab.write_text("the\ncat\nsat\nmat\n", encoding="utf-8")
+    assert main(["lm", str(text), "--out", str(out), "--vocab", str(vocab), "--jobs", "0"]) == 0
+    assert arpa_words(out) == ["cat", "mat", "sat", "the"]  # mat listed though unseen; dog and down are <unk>
+    assert ("the", UNK, "sat") in read_arpa(out).probs[2]
+    assert not is_kenlm_binary(out)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["missing.txt"], "missing.txt: text file not found"),
+    (["text.txt", "--vocab", "missing.txt"], "missing.txt: cannot read the vocabulary (No such file"),
+    (["text.txt", "--vocab", "text.txt", "--chars"], "--vocab lists words: a character LM (--chars)"),
     (["text.txt", "--order", "0"], "order must be at least 1"),
     (["text.txt", "--min-counts", "1,x"], "--min-counts: expected counts separated by commas"),
     (["text.txt", "--min-counts", "1,2"], "min_counts must give one count >= 1 per order"),

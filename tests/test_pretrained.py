@@ -122,7 +122,26 @@ def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: P
         load_model(tmp_path / "release")
 
 
+def test_release_with_a_binary_lm_ships_its_lexicon(tmp_path):
+    bundled = asr.load_model().recommended_decoding
+    release = tmp_path / "release"
+    package = [sys.executable, "-m", "asr.cli", "package", str(PRETRAINED_DIR), "--out", str(release)]
+    out = subprocess.run([*package, "--lm", bundled.lm], capture_output=True, text=True)
+    assert out.returncode == 1 and "lm.bin: a binary KenLM model does not list its words" in out.stderr
+    subprocess.run([*package, "--lm", bundled.lm, "--lexicon", bundled.lexicon], check=True, capture_output=True)
+    recommended = load_model(release).recommended_decoding
+    assert (Path(recommended.lm), Path(recommended.lexicon)) == (release / "lm.bin", release / "lexicon.txt")
+    (release / "lexicon.txt").unlink()
+    with pytest.raises(CheckpointError, match="its lexicon lexicon.txt is missing"):
+        load_model(release)
+    # Re-packaged with an ARPA LM, the folder keeps no file of the binary one.
+    lm = tmp_path / "lm.arpa"
+    build_ngram_lm([s.split() for s in SENTENCES], order=2).write_arpa(lm)
+    subprocess.run([*package, "--lm", str(lm)], check=True, capture_output=True)
+    assert sorted(p.name for p in release.iterdir()) == ["config.json", "lm.arpa.gz", "model.safetensors"]
+
+
 def test_bundled_model_recommends_beam_search_with_its_lm():
     recommended = asr.load_model().recommended_decoding
     assert recommended is not None and recommended.method == "beam" and Path(recommended.lm).is_file()
-    assert Path(recommended.lm).stat().st_size < 5 * 1024 * 1024
+    assert Path(recommended.lm).stat().st_size + Path(recommended.lexicon).stat().st_size < 20 * 1024 * 1024

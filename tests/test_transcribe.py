@@ -14,7 +14,7 @@ import soundfile
 import asr
 from asr.audio import load_audio
 from asr.evaluate import score
-from asr.lm import arpa_words
+from asr.lm import read_word_list
 from asr.synthetic import Voice, synthesize
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]
@@ -132,15 +132,15 @@ def test_cli_many_inputs_output_files_and_stdin(tmp_path):
 
 def test_cli_beam_search_with_the_bundled_lm_and_hotwords(tmp_path):
     wav = tmp_path / "s.wav"
-    synthesize("we walked in the garden with zanzibar", VOICE, wav)
+    synthesize("we walked in the garden with zorbanix", VOICE, wav)
 
     def transcribe(*options: str) -> str:
         return subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", str(wav), *options],
                               capture_output=True, text=True, check=True).stdout.strip()
 
     beam = transcribe("--decoder", "beam")
-    # Words from the bundled LM's vocabulary only, which lacks "zanzibar" until it is a hotword.
-    assert beam.startswith("we walked in the garden with") and "zanzibar" not in beam
-    assert "zanzibar" not in arpa_words(asr.load_model().recommended_decoding.lm)
+    # Words from the bundled LM's lexicon only, which lacks the made-up "zorbanix" until it is a hotword.
+    assert beam.startswith("we walked in the garden with") and "zorbanix" not in beam
+    assert "zorbanix" not in read_word_list(asr.load_model().recommended_decoding.lexicon)
     assert transcribe("--decoder", "beam", "--lm", "none")  # lexicon-free beam search without an LM
-    assert transcribe("--hotword", "Zanzibar", "--hotword-weight", "8").endswith("zanzibar")
+    assert transcribe("--hotword", "Zorbanix", "--hotword-weight", "8").endswith("zorbanix")

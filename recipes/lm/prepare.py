@@ -15,13 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import asr
 from asr import lm_text
 from asr.corpora import run_prepare
 from asr.errors import ManifestError
-from asr.lm import arpa_words
-
-BUNDLED_LM = Path(asr.__file__).parent / "pretrained" / "lm.arpa.gz"
+from asr.lm import arpa_words, read_word_list
 
 
 def source_table(stats: list[lm_text.SourceStats]) -> list[str]:
@@ -62,13 +59,13 @@ def main(argv: list[str] | None = None) -> None:
                              "lines to keep out of the LM text (default: %(default)s)")
     parser.add_argument("--exclude", action="append", default=[], metavar="MANIFEST",
                         help="a JSONL manifest whose multi-word transcripts must stay out of the LM text (repeatable)")
-    parser.add_argument("--vocab-size", type=int, default=200_000, help="words in vocab.txt (default: %(default)s)")
+    parser.add_argument("--vocab-size", type=int, default=150_000, help="words in vocab.txt (default: %(default)s)")
     parser.add_argument("--wordfreq", default="large", choices=["large", "small", "best", "none"],
                         help="wordfreq list merged into the vocabulary ranking, or none (default: %(default)s)")
     parser.add_argument("--held-out", nargs="+", default=[], choices=list(lm_text.HELD_OUT_PACKAGES),
                         help="measure the OOV rate on these packages' prose (read from --debs)")
-    parser.add_argument("--compare-lm", default=str(BUNDLED_LM),
-                        help="with --held-out, an ARPA LM whose vocabulary is measured too (default: the bundled one)")
+    parser.add_argument("--compare-lm",
+                        help="with --held-out, another vocabulary to measure: an ARPA LM's, or a word list")
     args = parser.parse_args(argv)
     start = time.monotonic()
 
@@ -97,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.held_out:
         vocabularies = {"vocab.txt": vocabulary}
-        if args.compare_lm != "none":
-            vocabularies[Path(args.compare_lm).name] = arpa_words(args.compare_lm)
+        if args.compare_lm:
+            compared = Path(args.compare_lm)
+            is_arpa = compared.name.endswith((".arpa", ".arpa.gz"))
+            vocabularies[compared.name] = arpa_words(compared) if is_arpa else read_word_list(compared)
         for name in args.held_out:
             root = debs / name
             if not root.is_dir():
