@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
 from . import distributed
-from .checkpoint import load_checkpoint, previous_path, save_checkpoint
+from .checkpoint import checkpoint_path, is_release, load_checkpoint, load_release, previous_path, save_checkpoint
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .errors import CheckpointError, ConfigError
@@ -40,7 +40,7 @@ from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import read_manifest
 from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
-from .transcribe import Transcriber
+from .transcribe import PRETRAINED_DIR, Transcriber
 
 LAST = "last.pt"  # the checkpoint --resume continues from; the one before it is kept as last.prev.pt
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -73,6 +73,10 @@ class TrainConfig:
     tensorboard: bool = True  # scalars in OUT_DIR/tensorboard besides log.jsonl
     keep_epoch_checkpoints: int = 5  # model-only checkpoints of the last N epochs, for `asr average`
     early_stop_patience: int = 0  # stop after this many epochs without a better dev WER (0: never)
+    # Start from trained weights instead of random ones (fine-tuning, warm start): "bundled" (the model shipped
+    # with the package), a release folder, a checkpoint file or a run folder (its best.pt). The network and
+    # feature settings and the vocabulary must be those of the source; the optimizer and schedule start afresh.
+    init_from: str | None = None
 
 
 @dataclass
@@ -191,6 +195,8 @@ class Trainer:
 
         self.augment = SpecAugment(config.spec_augment).to(self.device)
         self.model = BiLSTMCTC(config.model).to(self.device)
+        if cfg.init_from:
+            self.init_from(cfg.init_from)
         self.network = self.model  # what the step calls: the model, or its DDP wrapper
         if self.dist.enabled:
             self.network = DistributedDataParallel(
@@ -209,6 +215,30 @@ class Trainer:
         step = max(1, len(self.train_set) // max_utterances)
         for entry in self.train_set.entries[::step][:max_utterances]:
             yield torch.from_numpy(load_audio(entry["audio_filepath"], target_rate=self.config.features.sample_rate))
+
+    def init_from(self, source: str) -> None:
+        """Load the network's and the feature extractor's weights from a trained model (train.init_from), after
+        checking that its vocabulary, network shape and features are this run's."""
+        path = PRETRAINED_DIR if source == "bundled" else Path(source)
+        if is_release(path):
+            trained = load_release(path)
+        else:
+            path = checkpoint_path(path)
+            trained = load_checkpoint(path)
+        where = f"train.init_from={source}"
+        theirs = trained["config"]
+        if list(theirs.get("vocab") or DEFAULT_CHARS) != list(self.config.vocab):
+            raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
+                              f"this run's {''.join(self.config.vocab)!r}")
+        ours = to_dict(self.config)
+        for part, ignored in (("model", {"dropout"}), ("features", set())):  # dropout shapes no weight
+            differ = [f"{part}.{key} is {value!r} there, {ours[part].get(key)!r} here"
+                      for key, value in theirs[part].items() if key not in ignored and ours[part].get(key) != value]
+            if differ:
+                raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
+        self.model.load_state_dict(trained["model"])
+        self.features.load_state_dict(trained["features"])
+        self.log(f"initialized from {path}")
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import asr
 from asr.config import load_config
 from asr.evaluate import score
 from asr.manifest import read_manifest
+from asr.text import DEFAULT_CHARS
 from asr.train import ExperimentConfig, Trainer
 
 TINY = [
@@ -170,3 +171,32 @@ def test_features_in_the_loader_train_the_same(tiny_corpus: Path, tmp_path: Path
         trainer.run()
         losses.append([json.loads(line)["loss"] for line in (tmp_path / where / "log.jsonl").read_text().splitlines()])
     assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def bundled_shape() -> list[str]:
+    """Overrides that give a run the bundled model's network and features, as its config.json records them."""
+    release = json.loads((asr.transcribe.PRETRAINED_DIR / "config.json").read_text())
+    return [f"{part}.{key}={value}" for part in ("model", "features") for key, value in release[part].items()]
+
+
+def test_warm_start_from_the_bundled_model(tiny_corpus: Path, tmp_path: Path):
+    """train.init_from=bundled starts where the bundled model is: its first loss is far below a cold start's."""
+    first_losses = []
+    for init in ([], ["train.init_from=bundled"]):
+        out = tmp_path / ("warm" if init else "cold")
+        make_trainer(tiny_corpus, out, *bundled_shape(), "train.max_steps=1", "train.tensorboard=false", *init).run()
+        first_losses.append(json.loads((out / "log.jsonl").read_text().splitlines()[0])["loss"])
+    cold, warm = first_losses
+    assert warm < cold / 3, (cold, warm)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model.hidden_size=128"], "train.init_from=bundled: model.hidden_size is 320 there, 128 here"),
+    ([f"vocab={json.dumps([*DEFAULT_CHARS, '-'])}"],
+     "train.init_from=bundled: its vocabulary \" 'abcdefghijklmnopqrstuvwxyz\" is not this run's \" 'abcdefghijklmnopqrstuvwxyz-\""),
+    (["train.init_from=missing.pt"], "missing.pt: checkpoint not found"),
+])
+def test_warm_start_refuses_another_shape(tiny_corpus: Path, tmp_path: Path, overrides: list[str], message: str):
+    with pytest.raises((asr.ConfigError, asr.CheckpointError)) as error:
+        make_trainer(tiny_corpus, tmp_path, *bundled_shape(), "train.init_from=bundled", *overrides)
+    assert message in str(error.value)
