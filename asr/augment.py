@@ -259,15 +259,16 @@ def butterworth_gain(freqs_hz: np.ndarray, low_hz: float, high_hz: float | None,
     return gain if high_hz is None else gain / np.sqrt(1 + (f / high_hz) ** (2 * order))
 
 
+def eq_response(freqs_hz: np.ndarray, gains_db: np.ndarray, highpass_hz: float) -> np.ndarray:
+    """A microphone's colouring as a magnitude response: a smooth curve through gains_db at EQ_POINTS_HZ (straight
+    in dB over log frequency, flat beyond the ends) and a second-order high-pass at highpass_hz (0: none)."""
+    curve_db = np.interp(np.log(np.maximum(freqs_hz, 1.0)), np.log(EQ_POINTS_HZ), gains_db)
+    return 10 ** (curve_db / 20) * butterworth_gain(freqs_hz, highpass_hz, None, order=2)
+
+
 def equalize(audio: np.ndarray, sample_rate: int, gains_db: np.ndarray, highpass_hz: float) -> np.ndarray:
-    """A microphone's colouring: a smooth curve through gains_db at EQ_POINTS_HZ (straight in dB over log
-    frequency, flat beyond the ends) and a second-order high-pass at highpass_hz (0: none)."""
-
-    def response(freqs: np.ndarray) -> np.ndarray:
-        curve_db = np.interp(np.log(np.maximum(freqs, 1.0)), np.log(EQ_POINTS_HZ), gains_db)
-        return 10 ** (curve_db / 20) * butterworth_gain(freqs, highpass_hz, None, order=2)
-
-    return filter_response(audio, sample_rate, response)
+    """Filter audio by eq_response."""
+    return filter_response(audio, sample_rate, lambda freqs: eq_response(freqs, gains_db, highpass_hz))
 
 
 def g711(audio: np.ndarray, law: str) -> np.ndarray:
@@ -424,7 +425,7 @@ def find_ffmpeg(codecs: Sequence[str]) -> str:
     return ffmpeg
 
 
-def _happens(rng: np.random.Generator, probability: float) -> bool:
+def happens(rng: np.random.Generator, probability: float) -> bool:
     """A draw with this probability; none at all when it is 0, so switched-off steps leave the stream alone."""
     return probability > 0 and rng.random() < probability
 
@@ -457,23 +458,23 @@ class WaveformAugment:
     def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cfg, rate = self.config, self.sample_rate
         audio = speed_perturb(audio, float(rng.choice(cfg.speed_factors)), rate)
-        pitch = 2 ** (rng.uniform(*cfg.pitch_semitones) / 12) if _happens(rng, cfg.pitch_prob) else 1.0
-        formant = rng.uniform(*cfg.formant_factor) if _happens(rng, cfg.formant_prob) else 1.0
+        pitch = 2 ** (rng.uniform(*cfg.pitch_semitones) / 12) if happens(rng, cfg.pitch_prob) else 1.0
+        formant = rng.uniform(*cfg.formant_factor) if happens(rng, cfg.formant_prob) else 1.0
         audio = shift_voice(audio, pitch, formant, rate)
-        if _happens(rng, cfg.tempo_prob):
+        if happens(rng, cfg.tempo_prob):
             audio = time_stretch(audio, rng.uniform(*cfg.tempo_factor), rate)
-        if _happens(rng, cfg.reverb_prob):
+        if happens(rng, cfg.reverb_prob):
             audio = reverberate(audio, self._rir(rng))
-        if _happens(rng, cfg.noise_prob):
+        if happens(rng, cfg.noise_prob):
             audio = add_noise(audio, self._noise(len(audio), rng), float(rng.uniform(*cfg.snr_db)))
-        if _happens(rng, cfg.babble_prob):
+        if happens(rng, cfg.babble_prob):
             audio = add_noise(audio, self._babble(len(audio), rng), float(rng.uniform(*cfg.babble_snr_db)))
-        if _happens(rng, cfg.eq_prob):
+        if happens(rng, cfg.eq_prob):
             gains_db = rng.uniform(-cfg.eq_gain_db, cfg.eq_gain_db, len(EQ_POINTS_HZ))
             audio = equalize(audio, rate, gains_db, float(rng.uniform(*cfg.eq_highpass_hz)))
-        if _happens(rng, cfg.telephone_prob):
+        if happens(rng, cfg.telephone_prob):
             audio = telephone(audio, rate, cfg.telephone_companding[rng.integers(len(cfg.telephone_companding))])
-        if _happens(rng, cfg.codec_prob):
+        if happens(rng, cfg.codec_prob):
             codec = cfg.codecs[rng.integers(len(cfg.codecs))]
             bitrates = CODECS[codec].bitrates
             bitrate = bitrates[rng.integers(len(bitrates))] if bitrates else None

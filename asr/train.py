@@ -34,6 +34,7 @@ from . import distributed
 from .checkpoint import checkpoint_path, is_release, load_checkpoint, load_release, previous_path, save_checkpoint
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
+from .device_data import DeviceCorpus
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_manifest
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
@@ -68,6 +69,9 @@ class TrainConfig:
     # Log-mel in the data-loading workers on the CPU instead of on the training device (the GPU when there is
     # one): frees the GPU of the STFT when it is the bottleneck, at the cost of CPU time in the workers.
     features_in_loader: bool = False
+    # Hold the training audio in the training device's memory (int16: 100 hours take 11.5 GB) and cut and augment
+    # the batches there (asr/device_data.py) instead of in loader workers: for GPUs whose host cannot feed them.
+    data_on_device: bool = False
     save_every_steps: int = 500
     log_every_steps: int = 20
     tensorboard: bool = True  # scalars in OUT_DIR/tensorboard besides log.jsonl
@@ -170,8 +174,11 @@ class Trainer:
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
         self.state.skipped_long = len(entries) - len(kept)
         babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
+        if cfg.data_on_device and cfg.features_in_loader:
+            raise ConfigError("train.data_on_device and train.features_in_loader exclude each other: with the data "
+                              "on the device there is no loader")
         augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
-                   if config.augment.enabled else None)
+                   if config.augment.enabled and not cfg.data_on_device else None)
         self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
         self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
@@ -191,6 +198,8 @@ class Trainer:
             # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.
             generator=torch.Generator().manual_seed(cfg.seed),
         )
+        self.device_corpus = DeviceCorpus(self.train_set, self.device, config.augment, cfg.seed) \
+            if cfg.data_on_device else None
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
 
         self.augment = SpecAugment(config.spec_augment).to(self.device)
@@ -471,6 +480,14 @@ class Trainer:
             return True
         return False
 
+    def epoch_batches(self) -> Iterator[Batch]:
+        """The rest of the epoch's batches, from the loader or cut on the device (train.data_on_device)."""
+        if self.device_corpus is None:
+            yield from self.loader
+            return
+        for number, indices in enumerate(self.sampler, start=self.sampler.start_batch):
+            yield self.device_corpus.batch(indices, self.state.epoch, number)
+
     def train_epoch(self, max_steps: int, tracker: Tracker | None) -> None:
         cfg = self.config.train
         self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
@@ -480,7 +497,7 @@ class Trainer:
         bar = tqdm(total=self.sampler.num_batches, initial=self.state.batch_in_epoch, desc=f"epoch {self.state.epoch}",
                    unit="batch", dynamic_ncols=True, leave=False, disable=not self.dist.is_main)
         audio_seconds, started = 0.0, time.perf_counter()
-        for batch in self.loader:
+        for batch in self.epoch_batches():
             result = self.train_step(batch.to(self.device))
             self.state.step += 1
             self.state.batch_in_epoch += 1

@@ -172,14 +172,16 @@ def time_bare_lstm(trainer: Trainer, batches: list[tuple[Batch, float]], args: a
 
 
 def time_with_loader(trainer: Trainer, args: argparse.Namespace) -> Timing:
-    """The Trainer's DataLoader, epoch after epoch in shuffled order, feeding train_step as Trainer.train_epoch does."""
+    """The Trainer's batches (its DataLoader's, or cut on the device with train.data_on_device), epoch after epoch in
+    shuffled order, feeding train_step as Trainer.train_epoch does."""
     sample_rate = trainer.config.features.sample_rate
 
     def loader_batches() -> Iterator[Batch]:
         for epoch in itertools.count(1):  # epoch 0 runs shortest first; later epochs mix lengths
+            trainer.state.epoch = epoch
             trainer.sampler.set_epoch(epoch)
             trainer.train_set.set_epoch(epoch)
-            yield from trainer.loader
+            yield from trainer.epoch_batches()
 
     batches = loader_batches()
 
@@ -189,7 +191,7 @@ def time_with_loader(trainer: Trainer, args: argparse.Namespace) -> Timing:
         return float(batch.lengths.sum()) / sample_rate
 
     # Workers load batches ahead during start-up; warm up past them, or a loader-bound run would look faster.
-    ahead = trainer.loader.num_workers * (trainer.loader.prefetch_factor or 0)
+    ahead = 0 if trainer.device_corpus else trainer.loader.num_workers * (trainer.loader.prefetch_factor or 0)
     timing = timed(step, args.warmup + ahead, args.steps, trainer.device)
     batches.close()
     return timing
@@ -223,7 +225,9 @@ def measure(trainer: Trainer, label: str, batches: list[Batch], args: argparse.N
     if args.manifest:
         progress("train step + data loading")
         workers = trainer.loader.num_workers
-        add(f"train step + data loading ({workers} worker{'s' * (workers != 1)})", time_with_loader(trainer, args))
+        source = "batches cut on the device" if trainer.device_corpus else \
+            f"data loading ({workers} worker{'s' * (workers != 1)})"
+        add(f"train step + {source}", time_with_loader(trainer, args))
     return rows
 
 
