@@ -76,7 +76,10 @@ class TrainConfig:
     log_every_steps: int = 20
     tensorboard: bool = True  # scalars in OUT_DIR/tensorboard besides log.jsonl
     keep_epoch_checkpoints: int = 5  # model-only checkpoints of the last N epochs, for `asr average`
-    early_stop_patience: int = 0  # stop after this many epochs without a better dev WER (0: never)
+    early_stop_patience: int = 0  # stop after this many dev scorings without a better dev WER (0: never)
+    # Score dev (and keep an epoch checkpoint) every N epochs and after the last: on a GPU, an epoch of a small
+    # corpus can take less time than scoring its dev set.
+    dev_every_epochs: int = 1
     # Start from trained weights instead of random ones (fine-tuning, warm start): "bundled" (the model shipped
     # with the package), a release folder, a checkpoint file or a run folder (its best.pt). The network and
     # feature settings and the vocabulary must be those of the source; the optimizer and schedule start afresh.
@@ -150,6 +153,8 @@ class Trainer:
         cfg = config.train
         if not cfg.train_manifest:
             raise ConfigError("train.train_manifest is required")
+        if cfg.dev_every_epochs < 1:
+            raise ConfigError(f"train.dev_every_epochs must be at least 1, got {cfg.dev_every_epochs}")
         if cfg.precision not in ("bf16", "fp16", "fp32"):
             raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
         self.config = config
@@ -457,6 +462,9 @@ class Trainer:
         """Score dev, keep best/last/epoch checkpoints; True when early stopping ends training."""
         cfg = self.config.train
         record: dict[str, Any] = {"epoch": self.state.epoch, "step": self.state.step}
+        if self.state.epoch % cfg.dev_every_epochs and self.state.epoch < cfg.epochs:
+            self.save(LAST)
+            return False
         improved = False
         if self.dev_entries:
             scores = self.evaluate_dev() if self.dist.is_main else None

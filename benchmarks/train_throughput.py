@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import datetime
 import itertools
+import json
 import os
 import platform
 import shlex
@@ -288,6 +289,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     parser.add_argument("--matmul-size", type=int, help="square matmul size (default 2048 on CPU, 8192 on CUDA)")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables for docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file (for scripts)")
     return parser.parse_args()
 
 
@@ -347,6 +349,8 @@ def main() -> None:
                 notes.append(f"{label}: {state.dropped_short} utterances dropped as shorter than their transcript, "
                              f"{state.skipped_nonfinite} batches skipped as non-finite")
     print(render(facts, rows, notes, args.markdown))
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(row) for row in rows], indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,24 @@ def test_training_on_the_device_equals_training_from_the_loader(tiny_corpus: Pat
     assert len(augmented) == 3 and augmented != pytest.approx(loader, rel=1e-3)
     with pytest.raises(ConfigError, match="data_on_device and train.features_in_loader exclude each other"):
         _first_losses(tiny_corpus, tmp_path / "both", "train.data_on_device=true", "train.features_in_loader=true")
+
+
+def test_gpu_pack_encodes_the_audio_compactly_and_keeps_lengths(tiny_corpus: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "recipes" / "synthetic" / "gpu" / "pack.py"
+    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "pack"), "--no-wheels",
+                             f"train={tiny_corpus / 'train.jsonl'}"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("train: 36 utterances, ")
+    packed, original = read_manifest(tmp_path / "pack" / "train.jsonl"), read_manifest(tiny_corpus / "train.jsonl")
+    assert [e["text"] for e in packed] == [e["text"] for e in original]
+    assert all(e["audio_filepath"].endswith(".opus") for e in packed)
+    first = DeviceCorpus(SpeechDataset(packed[:3], Vocabulary()), CPU)
+    assert first.lengths == DeviceCorpus(SpeechDataset(original[:3], Vocabulary()), CPU).lengths
+    wav_bytes = sum(Path(e["audio_filepath"]).stat().st_size for e in original)
+    assert sum(Path(e["audio_filepath"]).stat().st_size for e in packed) < wav_bytes / 8
+    bad = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "x"), "--no-wheels", "train"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "expected NAME=MANIFEST" in bad.stderr and "Traceback" not in bad.stderr

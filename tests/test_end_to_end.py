@@ -200,3 +200,11 @@ def test_warm_start_refuses_another_shape(tiny_corpus: Path, tmp_path: Path, ove
     with pytest.raises((asr.ConfigError, asr.CheckpointError)) as error:
         make_trainer(tiny_corpus, tmp_path, *bundled_shape(), "train.init_from=bundled", *overrides)
     assert message in str(error.value)
+
+
+def test_dev_is_scored_every_few_epochs_and_after_the_last(tiny_corpus: Path, tmp_path: Path):
+    make_trainer(tiny_corpus, tmp_path, "train.epochs=5", "train.dev_every_epochs=2", "train.tensorboard=false",
+                 f"train.dev_manifest={tiny_corpus / 'train.jsonl'}", "model.hidden_size=32", "model.num_layers=1").run()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if "dev_wer" in r] == [2, 4, 5]
+    assert sorted(p.name for p in tmp_path.glob("epoch-*.pt")) == ["epoch-0002.pt", "epoch-0004.pt", "epoch-0005.pt"]
