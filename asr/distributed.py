@@ -60,8 +60,12 @@ class Distributed:
         if self.enabled:
             dist.barrier()
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = False) -> None:
+        """Leave the process group. wait (after a clean finish): first wait for every process, so that rank 0,
+        which hosts the rendezvous store, never tears the group down while another process still uses it."""
         if self.enabled and dist.is_initialized():
+            if wait:
+                dist.barrier()
             dist.destroy_process_group()
 
 

@@ -27,7 +27,7 @@ trainer.train_step = lambda batch: seen.append(batch.indices) or step(batch)
 trainer.run()
 torch.save({"model": trainer.model.state_dict(), "batches": seen, "step": trainer.state.step},
            f"{trainer.out_dir}/rank{trainer.dist.rank}.pt")
-trainer.dist.shutdown()
+trainer.dist.shutdown(wait=True)  # as asr train does after a clean finish
 """
 
 
