@@ -66,12 +66,12 @@ class Engine:
 
     def describe(self) -> str:
         lm = self.transcriber.recommended_decoding
-        return (f"**Model:** {self.model_name}. The bundled model was trained on 12 hours of *synthetic* English "
-                "speech (espeak-ng, flite and festival voices reading fortunes and WordNet sentences); it has never "
-                "heard a human voice, so expect many errors on real speech (on recordings of people it gets most words "
-                "wrong). On unseen voices of its three TTS engines: WER 58 % greedy. On unseen sentences and voices that "
-                "include neural ones: WER 75 % greedy, 54 % with beam search and its everyday-English language "
-                "model."
+        return (f"**Model:** {self.model_name}. The bundled model was trained on *synthetic* English speech only "
+                "(12 hours of espeak-ng, flite and festival voices, then 1.5 hours that include neural voices, reading "
+                "fortunes and WordNet sentences); it has never heard a human voice, so expect many errors on real "
+                "speech (on recordings of people it gets most words wrong: WER 87 % with beam search). On unseen "
+                "sentences and synthetic voices: WER 62 % greedy, 35 % with beam search and its everyday-English "
+                "language model."
                 + ("" if lm else " This model ships no language model: beam search runs without one."))
 
 
