@@ -3,7 +3,7 @@
 # apt-get (no install), extract them, write data/lm/lm_text.txt and data/lm/vocab.txt, and measure the vocabulary's
 # out-of-vocabulary rate on two held-out texts (GNOME Help, the Debian Administrator's Handbook); then build the
 # 3-gram data/lm/lm.arpa.gz over that vocabulary and its KenLM binary data/lm/lm.bin (the bundled model's LM, with
-# vocab.txt as its lexicon). Needs g++ and zlib1g-dev for KenLM's build_binary (recipes/lm/build_binary.sh).
+# vocab.txt as its lexicon). Installs g++ and zlib1g-dev to compile KenLM's build_binary (recipes/lm/build_binary.sh).
 #   bash recipes/lm/run.sh
 #   DEBS=/data/lm-debs DATA=/data/lm bash recipes/lm/run.sh
 #   bash recipes/lm/run.sh --vocab-size 200000      # extra arguments go to prepare.py
@@ -32,6 +32,7 @@ exclude=()
 python recipes/lm/prepare.py --debs "$debs" --out "$data" --realspeech-debs "$realspeech_debs" "${exclude[@]}" \
     --held-out gnome-user-docs debian-handbook "$@"
 asr lm "$data/lm_text.txt" --order 3 --vocab "$data/vocab.txt" --max-ngrams 1500000 --out "$data/lm.arpa.gz"
+bash scripts/apt_install.sh g++ zlib1g-dev  # to compile KenLM's build_binary
 bash recipes/lm/build_binary.sh data/kenlm
 # A trie with 8-bit quantized probabilities and back-offs: 10.6 MB, memory-mapped when loaded.
 data/kenlm/build_binary -q 8 -b 8 trie "$data/lm.arpa.gz" "$data/lm.bin"
