@@ -173,9 +173,9 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
     RELEASE_LM_BINARY, which needs its lexicon), with `decoding` (lm_weight, word_score, beam_size tuned for it)
     recorded as the release's recommended beam search. lexicon: the words beam search may output (RELEASE_LEXICON).
     """
-    from .lm import is_kenlm_binary
-
     from safetensors.torch import save_file
+
+    from .lm import is_kenlm_binary
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +219,16 @@ def _write_into(folder: Path, name: str, data: bytes) -> None:
 
 def is_release(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / RELEASE_CONFIG).is_file()
+
+
+def load_trained(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """A release folder, a checkpoint file or a run folder (its best.pt), in the checkpoint layout build_model
+    expects, and the path it was read from."""
+    path = Path(path)
+    if is_release(path):
+        return load_release(path), path
+    path = checkpoint_path(path)
+    return load_checkpoint(path), path
 
 
 def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:

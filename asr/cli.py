@@ -307,7 +307,8 @@ def cmd_package(args: argparse.Namespace) -> None:
         raise ConfigError("--lexicon goes with --lm: it lists the words of the LM shipped with the model")
     out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding, args.lexicon)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
-    shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON) if args.lm and (out / name).exists()]
+    shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
+               if args.lm and (out / name).exists()]
     print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}"
           + (f", with {' and '.join(map(str, shipped))}" if shipped else ""))
 

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
 from . import distributed
-from .checkpoint import checkpoint_path, is_release, load_checkpoint, load_release, previous_path, save_checkpoint
+from .checkpoint import load_checkpoint, load_trained, previous_path, save_checkpoint
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .device_data import DeviceCorpus
@@ -188,7 +188,8 @@ class Trainer:
         self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
                                           num_replicas=self.dist.world_size, rank=self.dist.rank)
         self.features = LogMel(config.features).to(self.device)
-        if config.features.normalize == "global":  # (a resumed run then loads the same statistics)
+        # Global statistics from the training audio; init_from brings its own, and resume loads them again.
+        if config.features.normalize == "global" and not cfg.init_from:
             self.features.fit_global_stats(self.global_stats_sample())
         # The workers' copy of the feature extractor (loaded again on resume: it holds the global statistics).
         self.loader_features = copy.deepcopy(self.features).cpu() if cfg.features_in_loader else None
@@ -233,12 +234,7 @@ class Trainer:
     def init_from(self, source: str) -> None:
         """Load the network's and the feature extractor's weights from a trained model (train.init_from), after
         checking that its vocabulary, network shape and features are this run's."""
-        path = PRETRAINED_DIR if source == "bundled" else Path(source)
-        if is_release(path):
-            trained = load_release(path)
-        else:
-            path = checkpoint_path(path)
-            trained = load_checkpoint(path)
+        trained, path = load_trained(PRETRAINED_DIR if source == "bundled" else source)
         where = f"train.init_from={source}"
         theirs = trained["config"]
         if list(theirs.get("vocab") or DEFAULT_CHARS) != list(self.config.vocab):
@@ -252,6 +248,8 @@ class Trainer:
                 raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
         self.model.load_state_dict(trained["model"])
         self.features.load_state_dict(trained["features"])
+        if self.loader_features is not None:
+            self.loader_features.load_state_dict(trained["features"])
         self.log(f"initialized from {path}")
 
     # -- checkpoints ------------------------------------------------------------------------------------------

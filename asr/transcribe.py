@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, load_audio, stream_audio
-from .checkpoint import build_model, checkpoint_path, is_release, load_checkpoint, load_release
+from .checkpoint import build_model, is_release, load_trained
 from .config import resolve_device
 from .decoding import DecodeConfig, build_decoder, ids_to_text, word_timings
 from .errors import AudioError, CheckpointError, ConfigError
@@ -203,12 +203,7 @@ def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
         if not is_release(PRETRAINED_DIR):
             raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
         path = PRETRAINED_DIR
-    path = Path(path)
-    if is_release(path):
-        checkpoint = load_release(path)
-    else:
-        path = checkpoint_path(path)
-        checkpoint = load_checkpoint(path)
+    checkpoint, path = load_trained(path)
     model, features, vocab = build_model(checkpoint, str(path))
     transcriber = Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
     if "decoding" in checkpoint:
