@@ -1,0 +1,112 @@
+"""Model size against the release limits: parameters, release file size and greedy CPU real-time factor per shape.
+
+The shipped model must fit a release file of at most 25 MB and decode greedily at RTF <= 0.015 on one CPU thread,
+features included. For each shape (hidden size x layers x subsampling factor) this builds the network with random
+weights (speed does not depend on their values), runs `Transcriber.transcribe_waveforms` — features, network,
+greedy decoding, the path `asr evaluate` and the demo use — on the first --seconds of a manifest's utterances, and
+prints the wall time per audio second with float32 and int8 (dynamic quantization) weights. Release sizes are
+computed from the parameter count: float16 weights, as `asr package` writes them, or int8 (one byte a weight, what
+a release stored in int8 would take). A shape fits as float16 when that file and the float32 RTF are within the
+limits, as int8 when the int8 file and the int8 RTF are.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+
+from asr.audio import load_audio
+from asr.features import FeatureConfig, LogMel
+from asr.manifest import read_manifest
+from asr.model import BiLSTMCTC, ModelConfig, quantize_int8
+from asr.text import Vocabulary
+from asr.transcribe import Transcriber
+
+RELEASE_LIMIT_MB = 25.0
+RTF_LIMIT = 0.015
+
+
+def parse_shape(text: str) -> ModelConfig:
+    """'320x5x3' -> hidden 320, 5 layers, frame stacking by 3 (append 'c' for the convolutional front: '320x5x3c')."""
+    kind = "conv" if text.endswith("c") else "stack"
+    try:
+        hidden, layers, factor = (int(part) for part in text.rstrip("c").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape {text!r} is not HIDDENxLAYERSxFACTOR, e.g. 320x5x3") from None
+    return ModelConfig(hidden_size=hidden, num_layers=layers, subsampling_factor=factor, subsampling=kind)
+
+
+def load_utterances(manifest: str, seconds: float) -> list[np.ndarray]:
+    """The manifest's first utterances, up to `seconds` of audio."""
+    waveforms, total = [], 0.0
+    for entry in read_manifest(manifest):
+        waveforms.append(load_audio(entry["audio_filepath"], target_rate=16000))
+        total += len(waveforms[-1]) / 16000
+        if total >= seconds:
+            break
+    return waveforms
+
+
+def rtf(transcriber: Transcriber, waveforms: list[np.ndarray], repeats: int) -> float:
+    """Best of `repeats` timed passes (after one untimed), wall seconds per audio second."""
+    audio_s = sum(len(w) for w in waveforms) / 16000
+    transcriber.transcribe_waveforms(waveforms[:2])
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        transcriber.transcribe_waveforms(waveforms)
+        best = min(best, time.perf_counter() - start)
+    return best / audio_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True, help="utterances to transcribe (e.g. a synthetic test split)")
+    parser.add_argument("--shapes", type=lambda s: [parse_shape(p) for p in s.split(",")],
+                        default=[parse_shape(p) for p in "320x5x3,384x5x3,448x5x3,512x5x3,384x6x4,448x6x4,512x5x4".split(",")],
+                        help="comma-separated HIDDENxLAYERSxFACTOR[c] (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=120.0, help="audio per timed pass (default 120)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed passes per setting, best kept (default 2)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = parser.parse_args()
+    if not os.path.exists(args.manifest):
+        sys.exit(f"{args.manifest}: no such manifest")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    waveforms = load_utterances(args.manifest, args.seconds)
+    features = LogMel(FeatureConfig())
+    vocab = Vocabulary()
+    rows = []
+    for config in args.shapes:
+        model = BiLSTMCTC(config).eval()
+        params = model.num_parameters()
+        fp32 = rtf(Transcriber(model, features, vocab), waveforms, args.repeats)
+        int8 = rtf(Transcriber(quantize_int8(model), features, vocab), waveforms, args.repeats)
+        name = f"{config.hidden_size}x{config.num_layers}, {config.subsampling} {config.subsampling_factor}"
+        rows.append((name, params / 1e6, params * 2 / 1e6, fp32, int8))
+        if not args.markdown:
+            print(f"{name}: {params / 1e6:.1f} M params, release {params * 2 / 1e6:.1f} MB fp16, "
+                  f"RTF fp32 {fp32:.4f}, int8 {int8:.4f}", flush=True)
+    if args.markdown:
+        audio_s = sum(len(w) for w in waveforms) / 16000
+        print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+              f"torch {torch.__version__}, {len(waveforms)} utterances ({audio_s:.0f} s) of {args.manifest}\n")
+        print("| shape (hidden x layers, front) | parameters (M) | release fp16 / int8 (MB) | RTF fp32 | RTF int8 "
+              "| fits as fp16 | fits as int8 |")
+        print("|---|---|---|---|---|---|---|")
+        for name, millions, megabytes, fp32, int8 in rows:
+            as_fp16 = megabytes <= RELEASE_LIMIT_MB and fp32 <= RTF_LIMIT
+            as_int8 = megabytes / 2 <= RELEASE_LIMIT_MB and int8 <= RTF_LIMIT
+            print(f"| {name} | {millions:.1f} | {megabytes:.1f} / {megabytes / 2:.1f} | {fp32:.4f} | {int8:.4f} "
+                  f"| {'yes' if as_fp16 else 'no'} | {'yes' if as_int8 else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()
