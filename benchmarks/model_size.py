@@ -2,9 +2,8 @@
 
 The shipped model must fit a release file of at most 25 MB and decode greedily at RTF <= 0.015 on one CPU thread,
 features included. For each shape (hidden size x layers x subsampling factor) this builds the network with random
-weights (speed does not depend on their values), runs `Transcriber.transcribe_waveforms` — features, network,
-greedy decoding, the path `asr evaluate` and the demo use — on the first --seconds of a manifest's utterances, and
-prints the wall time per audio second with float32 and int8 (dynamic quantization) weights. Release sizes are
+weights (speed does not depend on their values), runs `Transcriber.transcribe_files` — reading, features, network,
+greedy decoding: what `asr evaluate` runs — on the first --seconds of a manifest's utterances, and prints the wall time per audio second with float32 and int8 (dynamic quantization) weights. Release sizes are
 computed from the parameter count: float16 weights, as `asr package` writes them, or int8 (one byte a weight, what
 a release stored in int8 would take). A shape fits as float16 when that file and the float32 RTF are within the
 limits, as int8 when the int8 file and the int8 RTF are.
@@ -18,10 +17,8 @@ import platform
 import sys
 import time
 
-import numpy as np
 import torch
 
-from asr.audio import load_audio
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig, quantize_int8
@@ -42,25 +39,24 @@ def parse_shape(text: str) -> ModelConfig:
     return ModelConfig(hidden_size=hidden, num_layers=layers, subsampling_factor=factor, subsampling=kind)
 
 
-def load_utterances(manifest: str, seconds: float) -> list[np.ndarray]:
-    """The manifest's first utterances, up to `seconds` of audio."""
-    waveforms, total = [], 0.0
+def first_utterances(manifest: str, seconds: float) -> tuple[list[str], float]:
+    """Audio paths of the manifest's first utterances, up to `seconds` of audio, and their total duration."""
+    paths, total = [], 0.0
     for entry in read_manifest(manifest):
-        waveforms.append(load_audio(entry["audio_filepath"], target_rate=16000))
-        total += len(waveforms[-1]) / 16000
+        paths.append(entry["audio_filepath"])
+        total += entry["duration"]
         if total >= seconds:
             break
-    return waveforms
+    return paths, total
 
 
-def rtf(transcriber: Transcriber, waveforms: list[np.ndarray], repeats: int) -> float:
+def rtf(transcriber: Transcriber, paths: list[str], audio_s: float, repeats: int) -> float:
     """Best of `repeats` timed passes (after one untimed), wall seconds per audio second."""
-    audio_s = sum(len(w) for w in waveforms) / 16000
-    transcriber.transcribe_waveforms(waveforms[:2])
+    transcriber.transcribe_files(paths[:2])
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        transcriber.transcribe_waveforms(waveforms)
+        transcriber.transcribe_files(paths)
         best = min(best, time.perf_counter() - start)
     return best / audio_s
 
@@ -80,24 +76,23 @@ def main() -> None:
         sys.exit(f"{args.manifest}: no such manifest")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    waveforms = load_utterances(args.manifest, args.seconds)
+    paths, audio_s = first_utterances(args.manifest, args.seconds)
     features = LogMel(FeatureConfig())
     vocab = Vocabulary()
     rows = []
     for config in args.shapes:
         model = BiLSTMCTC(config).eval()
         params = model.num_parameters()
-        fp32 = rtf(Transcriber(model, features, vocab), waveforms, args.repeats)
-        int8 = rtf(Transcriber(quantize_int8(model), features, vocab), waveforms, args.repeats)
+        fp32 = rtf(Transcriber(model, features, vocab), paths, audio_s, args.repeats)
+        int8 = rtf(Transcriber(quantize_int8(model), features, vocab), paths, audio_s, args.repeats)
         name = f"{config.hidden_size}x{config.num_layers}, {config.subsampling} {config.subsampling_factor}"
         rows.append((name, params / 1e6, params * 2 / 1e6, fp32, int8))
         if not args.markdown:
             print(f"{name}: {params / 1e6:.1f} M params, release {params * 2 / 1e6:.1f} MB fp16, "
                   f"RTF fp32 {fp32:.4f}, int8 {int8:.4f}", flush=True)
     if args.markdown:
-        audio_s = sum(len(w) for w in waveforms) / 16000
         print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, {args.threads} thread(s), "
-              f"torch {torch.__version__}, {len(waveforms)} utterances ({audio_s:.0f} s) of {args.manifest}\n")
+              f"torch {torch.__version__}, {len(paths)} utterances ({audio_s:.0f} s) of {args.manifest}\n")
         print("| shape (hidden x layers, front) | parameters (M) | release fp16 / int8 (MB) | RTF fp32 | RTF int8 "
               "| fits as fp16 | fits as int8 |")
         print("|---|---|---|---|---|---|---|")
