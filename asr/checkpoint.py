@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_open, atomic_path
 from .config import from_dict
 from .errors import CheckpointError
 from .features import FeatureConfig, LogMel
@@ -37,24 +38,15 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any], ke
 
     keep_previous: the file replaced becomes previous_path(path), a fallback should the new one prove corrupt.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {k: v for k, v in checkpoint.items() if k != "sha256"} | {"format": FORMAT}
     payload["sha256"] = checksum(payload)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as file:  # a file object, not a path: torch then reports a full disk as an OSError
+        with atomic_path(path, keep_previous=previous_path(path) if keep_previous else None) as tmp, \
+                open(tmp, "wb") as file:  # a file object, not a path: torch then reports a full disk as an OSError
             torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        if keep_previous and path.exists():
-            os.replace(path, previous_path(path))
-        os.replace(tmp, path)
     except OSError as err:
         raise CheckpointError(f"{path}: could not write the checkpoint ({err.strerror or err}); "
                               f"the checkpoints written before are kept") from None
-    finally:
-        tmp.unlink(missing_ok=True)  # only a failed write leaves it
 
 
 def previous_path(path: str | os.PathLike[str]) -> Path:
@@ -175,7 +167,7 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
     """
     from safetensors.torch import save_file
 
-    from .lm import is_kenlm_binary
+    from .decoding.lm import is_kenlm_binary
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,20 +193,19 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
         if lexicon is not None:
             _write_into(out_dir, RELEASE_LEXICON, Path(lexicon).read_bytes())
             release["decoding"]["lexicon"] = RELEASE_LEXICON
-    weights_tmp, config_tmp = out_dir / f".{RELEASE_WEIGHTS}.tmp", out_dir / f".{RELEASE_CONFIG}.tmp"
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights_tmp))
-    config_tmp.write_text(json.dumps(release, indent=2) + "\n", encoding="utf-8")
-    os.replace(weights_tmp, out_dir / RELEASE_WEIGHTS)
-    os.replace(config_tmp, out_dir / RELEASE_CONFIG)
+    with atomic_path(out_dir / RELEASE_WEIGHTS) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    with atomic_open(out_dir / RELEASE_CONFIG) as f:
+        f.write(json.dumps(release, indent=2) + "\n")
     for name in {RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON} - set(release.get("decoding", {}).values()):
         (out_dir / name).unlink(missing_ok=True)  # left by an earlier release in this folder, now not part of it
     return out_dir
 
 
 def _write_into(folder: Path, name: str, data: bytes) -> None:
-    """Write a release file through a temporary file and a rename (its source may be that very file)."""
-    (folder / f".{name}.tmp").write_bytes(data)
-    os.replace(folder / f".{name}.tmp", folder / name)
+    """Write a release file atomically (its source may be that very file, so the data is read first)."""
+    with atomic_open(folder / name, "wb") as f:
+        f.write(data)
 
 
 def is_release(path: str | os.PathLike[str]) -> bool:

@@ -6,10 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ASRError, CheckpointError
+from .errors import CheckpointError, exit_status
 from .writers import OUTPUT_FORMATS
-
-EXIT_ERROR = 1
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -48,7 +46,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: ANN201 - Transcriber, lazily imported
-    """The model the options name, with the decoder they ask for (decode=False: greedy)."""
+    """The model the options name, decoding as they ask by default (decode=False: greedy)."""
     import torch
 
     from .errors import ConfigError
@@ -60,14 +58,13 @@ def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: AN
         torch.set_num_threads(args.threads)
     transcriber = load_model(args.model, device=args.device, int8=args.int8)
     if decode:
-        config = decoding_config(args, transcriber.recommended_decoding)
-        if config.method != "greedy":
-            transcriber.set_decoding(config)
+        transcriber.decoding = decoding_config(args, transcriber.recommended_decoding)
+        transcriber.decoder()  # built now, so a bad LM or lexicon is reported before any audio is read
     return transcriber
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of DecodeConfig (asr/decoding.py) shared by transcribe, evaluate and tune-lm."""
+    """Options of DecodeConfig (asr/decoding/config.py) shared by transcribe, evaluate and tune-lm."""
     group = parser.add_argument_group("decoding")
     group.add_argument("--decoder", choices=["greedy", "beam"],
                        help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
@@ -194,7 +191,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
 def cmd_lm(args: argparse.Namespace) -> None:
     from .errors import ConfigError
-    from .lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text, read_word_list
+    from .decoding.lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text, read_word_list
 
     try:
         min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
@@ -318,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model from a YAML config")
-    train.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, vocab)")
+    train.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, augment, vocab)")
     train.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
     train.add_argument("--resume", nargs="?", const=True, default=False,
                        help="continue from OUT_DIR/last.pt (or last.prev.pt if last.pt is damaged), "
@@ -403,18 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except ASRError as err:
-        print(f"asr {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"asr {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (`asr transcribe ... | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
-    return 0
+    return exit_status(f"asr {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import realspeech, synthetic
+from .atomic import atomic_open
 from .corpora import unspellable
 from .errors import ManifestError
 from .manifest import read_manifest
@@ -699,13 +700,9 @@ def oov_rate(sentences: Iterable[str], vocabulary: Iterable[str]) -> tuple[int, 
 
 def write_lines(path: PathLike, lines: Iterable[str]) -> None:
     """Write one item per line, UTF-8, atomically (a temp file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for line in lines:
             f.write(line + "\n")
-    os.replace(tmp, path)
 
 
 # The Debian packages, each read from its extracted tree (`dpkg-deb -x NAME_*.deb ROOT`).

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import ConfigError
+
 
 @dataclass
 class ModelConfig:
@@ -21,16 +23,23 @@ class ModelConfig:
     num_layers: int = 4
     dropout: float = 0.15
 
+    def __post_init__(self) -> None:
+        if self.subsampling not in ("stack", "conv"):
+            raise ConfigError(f"model.subsampling must be 'stack' or 'conv', got {self.subsampling!r}")
+        if not 1 <= self.subsampling_factor <= 8:
+            raise ConfigError(f"model.subsampling_factor must be in 1..8, got {self.subsampling_factor}")
+        for name, lowest in (("input_dim", 1), ("vocab_size", 2), ("hidden_size", 1), ("num_layers", 1)):
+            if getattr(self, name) < lowest:
+                raise ConfigError(f"model.{name} must be at least {lowest}, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
 
 class Subsampling(nn.Module):
     """Reduce the frame rate by `factor`: frame stacking (no parameters) or a strided convolution."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.subsampling not in ("stack", "conv"):
-            raise ValueError(f"subsampling must be 'stack' or 'conv', got {config.subsampling!r}")
-        if not 1 <= config.subsampling_factor <= 8:
-            raise ValueError(f"subsampling_factor must be in 1..8, got {config.subsampling_factor}")
         self.factor = config.subsampling_factor
         self.kind = config.subsampling
         if self.kind == "conv":

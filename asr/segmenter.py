@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE, stream_audio
+from .errors import ConfigError
 
 _HOP = SAMPLE_RATE // 100  # 10 ms frames: fine enough to place a cut, coarse enough to loop over in Python
 _FLOOR_EVERY = 10  # frames between noise-floor updates; a percentile per frame would be slow
@@ -43,9 +44,9 @@ class SegmenterConfig:
 
     def __post_init__(self) -> None:
         if self.max_segment_s < 4 * self.overlap_s or self.max_segment_s < 1.0:  # so each forced cut moves on
-            raise ValueError(f"max_segment_s={self.max_segment_s} must be at least 1 s and 4 x overlap_s")
+            raise ConfigError(f"max_segment_s={self.max_segment_s} must be at least 1 s and 4 x overlap_s")
         if min(self.min_pause_s, self.min_speech_s, self.pad_s, self.overlap_s, self.cut_search_s) < 0:
-            raise ValueError("segmenter durations must not be negative")
+            raise ConfigError("segmenter durations must not be negative")
 
 
 @dataclass(frozen=True, eq=False)

@@ -85,6 +85,27 @@ class TrainConfig:
     # feature settings and the vocabulary must be those of the source; the optimizer and schedule start afresh.
     init_from: str | None = None
 
+    def __post_init__(self) -> None:
+        # 0 means "never" for the saving and stopping counters.
+        at_least = {"epochs": 1, "max_steps": 1, "warmup_steps": 0, "num_workers": 0, "threads": 1,
+                    "save_every_steps": 0, "log_every_steps": 1, "keep_epoch_checkpoints": 0,
+                    "early_stop_patience": 0, "dev_every_epochs": 1}
+        for name, lowest in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < lowest:
+                raise ConfigError(f"train.{name} must be at least {lowest}, got {value}")
+        for name in ("lr", "grad_clip", "max_batch_seconds", "max_duration_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0 or self.weight_decay < 0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1] and weight_decay not negative, got "
+                              f"{self.min_lr_ratio} and {self.weight_decay}")
+        if self.precision not in ("bf16", "fp16", "fp32"):
+            raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {self.precision!r}")
+        if self.data_on_device and self.features_in_loader:
+            raise ConfigError("train.data_on_device and train.features_in_loader exclude each other: with the data "
+                              "on the device there is no loader")
+
 
 @dataclass
 class ExperimentConfig:
@@ -153,10 +174,6 @@ class Trainer:
         cfg = config.train
         if not cfg.train_manifest:
             raise ConfigError("train.train_manifest is required")
-        if cfg.dev_every_epochs < 1:
-            raise ConfigError(f"train.dev_every_epochs must be at least 1, got {cfg.dev_every_epochs}")
-        if cfg.precision not in ("bf16", "fp16", "fp32"):
-            raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
         self.config = config
         self.dist, self.device = distributed.setup(cfg.device)
         self.log = log if self.dist.is_main else (lambda *_: None)
@@ -179,9 +196,6 @@ class Trainer:
         kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
         self.state.skipped_long = len(entries) - len(kept)
         babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
-        if cfg.data_on_device and cfg.features_in_loader:
-            raise ConfigError("train.data_on_device and train.features_in_loader exclude each other: with the data "
-                              "on the device there is no loader")
         augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
                    if config.augment.enabled and not cfg.data_on_device else None)
         self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)

@@ -36,7 +36,7 @@ from torch import nn
 from asr.augment import coloured_noise
 from asr.config import load_config, resolve_device
 from asr.data import Batch, collate
-from asr.errors import ASRError
+from asr.errors import exit_status
 from asr.manifest import write_manifest
 from asr.train import ExperimentConfig, Trainer
 
@@ -354,7 +354,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ASRError as err:
-        sys.exit(f"error: {err}")
+    sys.exit(exit_status(sys.argv[0], main))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,24 +24,20 @@ MAX_UPLOAD_S = 600.0  # 10 minutes: an upload is transcribed in one go while the
 MAX_RECORDING_S = 300.0
 STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at most one live segment (12 s)
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
-# Decoders kept built: each hotword list gets its own (with its own trie of the lexicon, about 180 MB for the bundled
-# model's 150,000 words; the binary LM is memory-mapped and shared), so visitors typing hotwords would otherwise grow
-# the server without bound.
-MAX_DECODERS = 4
 # Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
 # 48 kHz chunks): every 10 minutes, delete those over an hour old, or a long-running demo fills its disk.
 CACHE_SWEEP_S, CACHE_MAX_AGE_S = 600, 3600
 
 
 class Engine:
-    """The model shared by every session, with a decoder per setting (the most recently used few kept built);
-    one request decodes at a time."""
+    """The model shared by every session. Each request brings its own decoding settings (the transcriber keeps the
+    decoders of the last few built: each hotword list has its own trie of the lexicon); requests run one at a time,
+    so concurrent visitors share the CPU's threads instead of oversubscribing them."""
 
     def __init__(self, transcriber: Transcriber, model_name: str) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
         self.lock = threading.Lock()
-        self._decoders: OrderedDict[tuple, object] = OrderedDict()
 
     def decoding(self, method: str, hotwords: str) -> DecodeConfig:
         words = [w.strip() for w in (hotwords or "").split(",") if w.strip()]
@@ -50,19 +45,6 @@ class Engine:
             return DecodeConfig()
         base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
         return replace(base, hotwords=words)
-
-    def use(self, config: DecodeConfig) -> None:
-        """Switch the shared transcriber to a decoder for config (built, or reused from the last MAX_DECODERS
-        used). Call under the lock."""
-        key = (config.method, config.lm, tuple(config.hotwords))
-        if key not in self._decoders:
-            self.transcriber.set_decoding(config)
-            self._decoders[key] = self.transcriber.decoder
-            if len(self._decoders) > MAX_DECODERS:
-                self._decoders.popitem(last=False)
-        self._decoders.move_to_end(key)
-        self.transcriber.decoder = self._decoders[key]
-        self.transcriber.decoding = config
 
     def describe(self) -> str:
         lm = self.transcriber.recommended_decoding
@@ -114,8 +96,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                 return state.text, state, "Listening…"
             try:
                 with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    text = state.push(*chunk)
+                    text = state.push(*chunk, decoding=engine.decoding(how, hot))
             except ASRError as err:
                 raise gr.Error(str(err), print_exception=False) from None
             return text, state, f"Listening: {state.duration_s:.1f} s heard"
@@ -125,8 +106,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                 return "", None, ""
             try:
                 with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    result = state.finish()
+                    result = state.finish(engine.decoding(how, hot))
             except ASRError as err:
                 raise gr.Error(str(err), print_exception=False) from None
             return result.text, None, f"Done: {result.duration:.1f} s transcribed"
@@ -141,8 +121,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                                    f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
                                    print_exception=False)
                 with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    result = engine.transcriber.transcribe(audio, 16000)
+                    result = engine.transcriber.transcribe(audio, 16000, decoding=engine.decoding(how, hot))
                     image = spectrogram_with_spikes(engine.transcriber, audio, px_per_second=150)
             except ASRError as err:
                 raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None

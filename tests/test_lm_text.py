@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from asr import ManifestError, lm_text, synthetic
-from asr.lm import read_training_text
+from asr.decoding.lm import read_training_text
 from asr.text import normalize
 
 from conftest import assert_fails_naming, run_recipe

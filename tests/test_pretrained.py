@@ -16,7 +16,7 @@ from asr.config import to_dict
 from asr.errors import CheckpointError
 from asr.evaluate import score
 from asr.features import FeatureConfig, LogMel
-from asr.lm import build_ngram_lm
+from asr.decoding.lm import build_ngram_lm
 from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import DEFAULT_CHARS
@@ -114,8 +114,8 @@ def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: P
     # With an LM of exactly these sentences, beam search fixes the bundled model's spelling.
     entries = read_manifest(tiny_corpus / "train.jsonl")[:12]
     greedy = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
-    model.set_decoding(recommended)
-    beam = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
+    beam = score([e["text"] for e in entries],
+                 model.transcribe_files([e["audio_filepath"] for e in entries], decoding=recommended))
     assert beam.wer < greedy.wer / 2, (greedy.wer, beam.wer)
     (tmp_path / "release" / "lm.arpa.gz").unlink()
     with pytest.raises(CheckpointError, match="language model lm.arpa.gz is missing"):

@@ -14,7 +14,7 @@ import soundfile
 import asr
 from asr.audio import load_audio
 from asr.evaluate import score
-from asr.lm import read_word_list
+from asr.decoding.lm import read_word_list
 from asr.synthetic import Voice, synthesize
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]

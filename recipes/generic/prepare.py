@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import audio_folder, csv_listing, run_prepare, save, split_by_hash
+from asr.corpora import audio_folder, csv_listing, save, split_by_hash
+from asr.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,4 +39,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

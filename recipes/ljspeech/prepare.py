@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import ljspeech, run_prepare, save, split_by_hash
+from asr.corpora import ljspeech, save, split_by_hash
+from asr.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,4 +34,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

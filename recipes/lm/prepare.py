@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 from asr import lm_text
-from asr.corpora import run_prepare
-from asr.errors import ManifestError
-from asr.lm import arpa_words, read_word_list
+from asr.errors import ManifestError, exit_status
+from asr.decoding.lm import arpa_words, read_word_list
 
 
 def source_table(stats: list[lm_text.SourceStats]) -> list[str]:
@@ -109,4 +108,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

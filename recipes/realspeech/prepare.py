@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asr.corpora import Listing, run_prepare, save
-from asr.errors import ManifestError
+from asr.corpora import Listing, save
+from asr.errors import ManifestError, exit_status
 from asr.realspeech import SOURCES
 
 
@@ -62,4 +62,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))
