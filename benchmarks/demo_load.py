@@ -55,7 +55,7 @@ from gradio_client import Client, handle_file
 
 from asr.audio import load_audio, resample
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 # One per visitor; no two share a word of four letters or more.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr.manifest import write_manifest
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog",

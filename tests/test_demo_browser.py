@@ -14,7 +14,7 @@ import soundfile
 
 from asr.audio import load_audio
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package

@@ -9,7 +9,7 @@ from asr.audio import load_audio, resample
 from asr.dictation import Dictation
 from asr.errors import AudioError
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 FIRST, SECOND = "the weather was fine all day", "we walked in the garden"
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 
 def test_score_breaks_down_by_voice_family_and_source():

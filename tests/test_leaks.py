@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 ROOT = Path(__file__).parents[1]
 ITERATIONS = int(os.environ.get("ASR_LEAK_ITERATIONS", 1000))

@@ -15,7 +15,7 @@ import asr
 from asr.audio import load_audio
 from asr.evaluate import score
 from asr.decoding.lm import read_word_list
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]
 SENTENCES = ["the weather was fine all day", "please open the window", "she has seven brothers",

@@ -22,10 +22,10 @@ from typing import Any, Iterator
 import soundfile
 from tqdm import tqdm
 
-from .audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
-from .errors import ManifestError
-from .manifest import write_manifest
-from .text import normalize
+from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+from ..errors import ManifestError
+from ..manifest import write_manifest
+from ..text import normalize
 
 LIBRISPEECH_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other",
                        "test-clean", "test-other")
