@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .alignment import word_timings
-from .audio import SAMPLE_RATE, load_audio, stream_audio
+from .audio import load_audio
 from .batching import length_buckets, pad
 from .checkpoint import build_model, is_release, load_trained
 from .config import resolve_device
@@ -23,7 +23,7 @@ from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
 from .model import BiLSTMCTC, quantize_int8
-from .segmenter import AudioSegment, SegmenterConfig, SpeechSegmenter, segment_blocks
+from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
 
@@ -126,15 +126,14 @@ class Transcriber:
         for index, source in enumerate(sources):
             state = pending[index] = _Pending("" if isinstance(source, np.ndarray) else str(source))
             try:
-                for segment, duration in _segments_with_duration(source, sample_rate, self.segmenter):
-                    if segment is None:
-                        state.duration = duration
-                        continue
+                segments = segment_audio(source, sample_rate, self.segmenter)
+                for segment in segments:
                     batch.append((index, segment))
                     state.queued += 1
                     if sum(len(s.audio) for _, s in batch) >= batch_seconds * self.sample_rate:
                         self._run(batch, pending, batch_seconds, decoder)
                         batch = []
+                state.duration = segments.duration
             except AudioError as err:
                 state.error = err
             state.read = True
@@ -178,22 +177,6 @@ class Transcriber:
             return state.error
         segments = sorted(state.segments, key=lambda s: s.start)
         return Transcript(" ".join(s.text for s in segments), segments, round(state.duration, 3), state.name)
-
-
-def _segments_with_duration(source: Source, sample_rate: int | None, config: SegmenterConfig
-                            ) -> Iterator[tuple[AudioSegment | None, float]]:
-    """(segment, 0) for each speech segment of a source read block by block, then (None, its duration in s)."""
-    samples = 0
-
-    def counted(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        nonlocal samples
-        for block in blocks:
-            samples += len(block)
-            yield block
-
-    for segment in segment_blocks(counted(stream_audio(source, sample_rate)), SpeechSegmenter(config)):
-        yield segment, 0.0
-    yield None, samples / SAMPLE_RATE
 
 
 def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
