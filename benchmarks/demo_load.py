@@ -54,8 +54,8 @@ import soundfile
 from gradio_client import Client, handle_file
 
 from asr.audio import load_audio, resample
-from asr.evaluate import score
 from asr.corpora.synthetic import Voice, synthesize
+from asr.evaluate import score
 
 ROOT = Path(__file__).resolve().parents[1]
 # One per visitor; no two share a word of four letters or more.

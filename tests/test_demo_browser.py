@@ -13,8 +13,8 @@ import pytest
 import soundfile
 
 from asr.audio import load_audio
-from asr.evaluate import score
 from asr.corpora.synthetic import Voice, synthesize
+from asr.evaluate import score
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package

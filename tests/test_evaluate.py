@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from asr.evaluate import score
 from asr.corpora.synthetic import Voice, synthesize
+from asr.evaluate import score
 
 
 def test_score_breaks_down_by_voice_family_and_source():

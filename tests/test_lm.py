@@ -11,9 +11,9 @@ import torch
 
 import asr.decoding.lm
 from asr.cli import main
-from asr.errors import CheckpointError
 from asr.decoding.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, arpa_words, build_ngram_lm, char_tokens,
                     count_ngrams, estimate_lm, is_kenlm_binary, kn_discounts, read_arpa, read_training_text)
+from asr.errors import CheckpointError
 
 # Hand-worked example. Padded sentences:
 #   <s> a b </s>      <s> b a </s>      <s> a c d </s>

@@ -13,10 +13,10 @@ import torch
 import asr
 from asr.checkpoint import FORMAT, load_release, save_checkpoint, save_release
 from asr.config import to_dict
+from asr.decoding.lm import build_ngram_lm
 from asr.errors import CheckpointError
 from asr.evaluate import score
 from asr.features import FeatureConfig, LogMel
-from asr.decoding.lm import build_ngram_lm
 from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import DEFAULT_CHARS

@@ -12,8 +12,8 @@ import pytest
 import soundfile
 
 from asr import AudioError, ManifestError
-from asr.corpora import realspeech
 from asr.audio import load_audio
+from asr.corpora import realspeech
 from asr.manifest import read_manifest
 
 from conftest import assert_fails_naming, run_recipe

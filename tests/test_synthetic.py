@@ -6,11 +6,11 @@ import pytest
 import soundfile
 
 import asr.corpora.synthetic
-from asr import neural_tts
 from asr.audio import load_audio
-from asr.manifest import read_manifest
+from asr.corpora import neural_tts
 from asr.corpora.synthetic import FORTUNES_DIR, WORDNET_DIR, Voice, all_voices, build_corpus, engine_status, \
     harvest_sentences, split_voices, synthesize
+from asr.manifest import read_manifest
 from asr.text import Vocabulary, normalize
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."

@@ -13,9 +13,9 @@ import soundfile
 
 import asr
 from asr.audio import load_audio
-from asr.evaluate import score
-from asr.decoding.lm import read_word_list
 from asr.corpora.synthetic import Voice, synthesize
+from asr.decoding.lm import read_word_list
+from asr.evaluate import score
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]
 SENTENCES = ["the weather was fine all day", "please open the window", "she has seven brothers",

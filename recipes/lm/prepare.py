@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from asr.corpora import lm_text
-from asr.errors import ManifestError, exit_status
 from asr.decoding.lm import arpa_words, read_word_list
+from asr.errors import ManifestError, exit_status
 
 
 def source_table(stats: list[lm_text.SourceStats]) -> list[str]:

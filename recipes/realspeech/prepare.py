@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from asr.corpora.layouts import Listing, save
-from asr.errors import ManifestError, exit_status
 from asr.corpora.realspeech import SOURCES
+from asr.errors import ManifestError, exit_status
 
 
 def package_roots(debs: str | None, roots: list[str], packages: list[str] | None) -> dict[str, Path]:
