@@ -1,4 +1,5 @@
-"""Word timings from the CTC forced alignment of a decoded token sequence (as whisper's timing.py is to its decoding)."""
+"""Word timings from the CTC forced alignment of a decoded token sequence (as whisper's timing.py is to its
+decoding)."""
 from __future__ import annotations
 
 from typing import Any

@@ -31,7 +31,8 @@ def length_buckets(lengths: Sequence[float], max_padded: float, max_count: int |
     batch: list[int] = []
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):
         # Sorted ascending, so the newest item is the longest: padded size = count x its length.
-        if batch and ((len(batch) + 1) * lengths[i] > max_padded or (max_count is not None and len(batch) >= max_count)):
+        full = max_count is not None and len(batch) >= max_count
+        if batch and ((len(batch) + 1) * lengths[i] > max_padded or full):
             batches.append(batch)
             batch = []
         batch.append(i)
