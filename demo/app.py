@@ -46,6 +46,52 @@ class Engine:
         base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
         return replace(base, hotwords=words)
 
+    def start(self, state: Dictation | None) -> tuple[Dictation, str, str]:
+        """A new dictation when the microphone starts."""
+        return Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
+
+    def stream(self, chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
+               ) -> tuple[str, Dictation, str]:
+        """A microphone chunk: the text so far, decoded as the settings say."""
+        state = state or Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S)
+        if chunk is None:
+            return state.text, state, "Listening…"
+        try:
+            with self.lock:
+                text = state.push(*chunk, decoding=self.decoding(how, hot))
+        except ASRError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return text, state, f"Listening: {state.duration_s:.1f} s heard"
+
+    def stop(self, state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
+        """The microphone stopped: settle what is open and show the whole transcript."""
+        if state is None:
+            return "", None, ""
+        try:
+            with self.lock:
+                result = state.finish(self.decoding(how, hot))
+        except ASRError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return result.text, None, f"Done: {result.duration:.1f} s transcribed"
+
+    def transcribe_upload(self, path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
+        """An uploaded file: its transcript, its words with times, and the picture."""
+        if not path:
+            raise gr.Error("Choose or record an audio file first.", print_exception=False)
+        try:
+            audio = load_audio(path)
+            if len(audio) > MAX_UPLOAD_S * 16000:
+                raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
+                               f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
+                               print_exception=False)
+            with self.lock:
+                result = self.transcriber.transcribe(audio, 16000, decoding=self.decoding(how, hot))
+                image = spectrogram_with_spikes(self.transcriber, audio, px_per_second=150)
+        except ASRError as err:
+            raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
+        rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
+        return result.text, rows, image
+
     def describe(self) -> str:
         lm = self.transcriber.recommended_decoding
         return (f"**Model:** {self.model_name}. The bundled model was trained on *synthetic* English speech only "
@@ -86,58 +132,17 @@ def build_app(engine: Engine) -> gr.Blocks:
             picture = gr.Image(label="Log-mel spectrogram, and the characters the network fires on (blue spikes; "
                                      "grey: probability of blank)", type="pil", elem_id="picture", interactive=False)
 
-        def start(state: Dictation | None) -> tuple[Dictation, str, str]:
-            return Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
-
-        def stream(chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
-                   ) -> tuple[str, Dictation, str]:
-            state = state or Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S)
-            if chunk is None:
-                return state.text, state, "Listening…"
-            try:
-                with engine.lock:
-                    text = state.push(*chunk, decoding=engine.decoding(how, hot))
-            except ASRError as err:
-                raise gr.Error(str(err), print_exception=False) from None
-            return text, state, f"Listening: {state.duration_s:.1f} s heard"
-
-        def stop(state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
-            if state is None:
-                return "", None, ""
-            try:
-                with engine.lock:
-                    result = state.finish(engine.decoding(how, hot))
-            except ASRError as err:
-                raise gr.Error(str(err), print_exception=False) from None
-            return result.text, None, f"Done: {result.duration:.1f} s transcribed"
-
-        def transcribe_upload(path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
-            if not path:
-                raise gr.Error("Choose or record an audio file first.", print_exception=False)
-            try:
-                audio = load_audio(path)
-                if len(audio) > MAX_UPLOAD_S * 16000:
-                    raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
-                                   f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
-                                   print_exception=False)
-                with engine.lock:
-                    result = engine.transcriber.transcribe(audio, 16000, decoding=engine.decoding(how, hot))
-                    image = spectrogram_with_spikes(engine.transcriber, audio, px_per_second=150)
-            except ASRError as err:
-                raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
-            rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
-            return result.text, rows, image
-
         # API names for gradio_client (benchmarks/demo_load.py, tests/test_demo_load.py); the browser calls by index.
-        mic.start_recording(start, inputs=[session], outputs=[session, live, status], api_name="dictation_start")
-        mic.stream(stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
+        mic.start_recording(engine.start, inputs=[session], outputs=[session, live, status],
+                            api_name="dictation_start")
+        mic.stream(engine.stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
                    stream_every=STREAM_EVERY_S, time_limit=int(MAX_RECORDING_S) + 30, concurrency_limit=None,
                    show_progress="hidden", api_name="dictation_stream")
-        mic.stop_recording(stop, inputs=[session, method, hotwords], outputs=[live, session, status],
+        mic.stop_recording(engine.stop, inputs=[session, method, hotwords], outputs=[live, session, status],
                            api_name="dictation_stop")
-        run.click(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+        run.click(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
                   api_name="transcribe")
-        upload.upload(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+        upload.upload(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
                       api_name="transcribe_on_upload", api_visibility="undocumented")
     return app
 
