@@ -8,7 +8,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 
 from .atomic import atomic_open, atomic_path
 from .config import from_dict
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .features import FeatureConfig, LogMel
 from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
@@ -29,6 +29,8 @@ RELEASE_CONFIG = "config.json"
 RELEASE_LM = "lm.arpa.gz"  # an ARPA language model, gzip-compressed
 RELEASE_LM_BINARY = "lm.bin"  # or one in KenLM's binary format, with its lexicon
 RELEASE_LEXICON = "lexicon.txt"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a release
+LAST = "last.pt"  # the checkpoint a training run resumes from; the one before it is kept as last.prev.pt
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
@@ -53,6 +55,33 @@ def previous_path(path: str | os.PathLike[str]) -> Path:
     """Where save_checkpoint(keep_previous=True) keeps the file it replaces: last.pt -> last.prev.pt."""
     path = Path(path)
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def load_latest(folder: str | os.PathLike[str], log: Callable[[str], object] = print) -> tuple[Path, dict[str, Any]]:
+    """The newest of a run folder's last.pt and last.prev.pt that loads and verifies, logging why one was skipped
+    (a run killed between the two renames, a corrupt file); CheckpointError naming both problems if neither does."""
+    problems = []
+    for path in (Path(folder) / LAST, previous_path(Path(folder) / LAST)):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as err:
+            log(f"skipping {err}")
+            problems.append(str(err))
+    raise CheckpointError(f"{folder}: no checkpoint to resume from ({'; '.join(problems)})")
+
+
+def check_compatible(trained: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
+    """ConfigError unless a trained model's config (its vocabulary, network shape and features) is `config`'s,
+    so that its weights can start a run of `config` (dropout shapes no weight and may differ)."""
+    theirs, ours = trained, config
+    if list(theirs.get("vocab") or DEFAULT_CHARS) != list(ours["vocab"]):
+        raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
+                          f"this run's {''.join(ours['vocab'])!r}")
+    for part, ignored in (("model", {"dropout"}), ("features", set())):
+        differ = [f"{part}.{key} is {value!r} there, {ours[part].get(key)!r} here"
+                  for key, value in theirs[part].items() if key not in ignored and ours[part].get(key) != value]
+        if differ:
+            raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
 
 
 def checksum(checkpoint: Mapping[str, Any]) -> str:

@@ -16,7 +16,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     import signal
 
     from .config import load_config
-    from .train import LAST, ExperimentConfig, Trainer
+    from .checkpoint import LAST
+    from .train import ExperimentConfig, Trainer
 
     config = load_config(ExperimentConfig, args.config, args.overrides)
     trainer = Trainer(config)

@@ -1,12 +1,16 @@
 """BiLSTM-CTC acoustic model: subsampling front -> N bidirectional LSTM layers -> linear -> log-probs."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from .batching import length_buckets, pad
 from .errors import ConfigError
+from .features import LogMel
 
 
 @dataclass
@@ -115,6 +119,29 @@ class BiLSTMCTC(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.inference_mode()
+def network_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame log-probabilities (batch, frames, vocab) on the CPU and valid frame counts of 16 kHz waveforms,
+    run as one padded batch on `device`."""
+    batch, lengths = pad(waveforms)
+    feats, frames = features(batch.to(device), lengths.to(device))
+    log_probs, out_lengths = model(feats, frames)
+    return log_probs.float().cpu(), out_lengths.cpu()
+
+
+def batched_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device,
+                    max_batch_samples: float) -> list[torch.Tensor]:
+    """The valid log-probabilities (frames, vocab) of each waveform, in input order, batching similar lengths so
+    that each padded batch holds at most max_batch_samples (a longer waveform goes alone)."""
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
+    for chunk in length_buckets([len(w) for w in waveforms], max_batch_samples):
+        log_probs, lengths = network_outputs(features, model, [waveforms[i] for i in chunk], device)
+        for row, i in enumerate(chunk):
+            outputs[i] = log_probs[row, : int(lengths[row])]
+    return outputs
 
 
 def quantize_int8(model: BiLSTMCTC) -> nn.Module:

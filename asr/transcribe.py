@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -16,18 +15,16 @@ import torch
 
 from .alignment import word_timings
 from .audio import load_audio
-from .batching import length_buckets, pad
-from .checkpoint import build_model, is_release, load_trained
+from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
 from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
-from .model import BiLSTMCTC, quantize_int8
+from .model import BiLSTMCTC, batched_outputs, network_outputs, quantize_int8
 from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 Source = str | os.PathLike[str] | np.ndarray
 
 
@@ -70,22 +67,13 @@ class Transcriber:
         """The decoder for these settings (default: self.decoding); the first use of beam settings builds it."""
         return self.decoders.get(decoding or self.decoding)
 
-    @torch.inference_mode()
     def log_probs(self, waveforms: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-frame log-probabilities (batch, frames, vocab) and valid frame counts for 16 kHz waveforms."""
-        batch, lengths = pad(waveforms)
-        feats, frames = self.features(batch.to(self.device), lengths.to(self.device))
-        log_probs, out_lengths = self.model(feats, frames)
-        return log_probs.float().cpu(), out_lengths.cpu()
+        return network_outputs(self.features, self.model, waveforms, self.device)
 
     def _batched_log_probs(self, waveforms: Sequence[np.ndarray], batch_seconds: float) -> list[torch.Tensor]:
         """Valid log-probs (frames, vocab) of each waveform, batching similar lengths; input order kept."""
-        outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
-        for chunk in length_buckets([len(w) for w in waveforms], batch_seconds * self.sample_rate):
-            log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
-            for row, i in enumerate(chunk):
-                outputs[i] = log_probs[row, : int(lengths[row])]
-        return outputs
+        return batched_outputs(self.features, self.model, waveforms, self.device, batch_seconds * self.sample_rate)
 
     @staticmethod
     def _ids(decoder: Decoder, log_probs: torch.Tensor) -> list[int]:
