@@ -19,6 +19,8 @@ from asr.evaluate import score
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs Playwright")
 
 ARTIFACTS = Path(os.environ.get("ASR_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))

@@ -22,6 +22,8 @@ from asr.evaluate import score
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 GREEDY = demo_load.GREEDY
 MAX_UPLOAD_MB = 1
 

@@ -37,6 +37,8 @@ from asr.config import load_config
 from asr.errors import CheckpointError
 from asr.train import ExperimentConfig, Trainer
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 KILLS = int(os.environ.get("ASR_FAULT_KILLS", "3"))
 STEPS = int(os.environ.get("ASR_FAULT_STEPS", "30"))
 SEED = int(os.environ.get("ASR_FAULT_SEED", "20261127"))  # fixed, so a failure reruns the same way; vary it by hand

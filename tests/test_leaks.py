@@ -19,6 +19,8 @@ import pytest
 
 from asr.corpora.synthetic import Voice, synthesize
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 ROOT = Path(__file__).parents[1]
 ITERATIONS = int(os.environ.get("ASR_LEAK_ITERATIONS", 1000))
 MAX_GROWTH_MB = 20.0

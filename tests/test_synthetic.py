@@ -138,6 +138,7 @@ def corpora(tmp_path_factory):
         return [(root / name, build_corpus(root / name, **args), args) for name in ("a", "b")]
 
 
+@pytest.mark.slow
 def test_build_corpus_splits_are_disjoint_and_valid(corpora):
     out, summary, _ = corpora[0]
     manifests = {split: read_manifest(out / f"{split}.jsonl") for split in ("train", "dev", "test")}
@@ -172,6 +173,7 @@ def without_speed(summary: dict) -> dict:
     return summary
 
 
+@pytest.mark.slow
 def test_build_corpus_is_deterministic_and_reuses_its_output(corpora):
     (a, summary_a, args), (b, summary_b, _) = corpora
     assert without_speed(summary_a) == without_speed(summary_b)

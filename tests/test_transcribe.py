@@ -76,6 +76,7 @@ def long_recording(tmp_path_factory) -> tuple[Path, list[tuple[str, float, float
     return path, truth
 
 
+@pytest.mark.slow
 def test_long_file_is_transcribed_on_its_own_timeline(model, long_recording):
     path, truth = long_recording
     result = model.transcribe(path)
@@ -97,6 +98,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
+@pytest.mark.slow
 def test_long_file_memory_is_bounded(long_recording, tmp_path):
     """Peak memory for 31 minutes exceeds that for 1 minute by far less than the decoded audio (119 MB)."""
     path, truth = long_recording
