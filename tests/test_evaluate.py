@@ -36,6 +36,7 @@ def test_score_without_labels_has_no_breakdown():
     assert set(unlabelled.by("family")) == {"piper", "(none)"}
 
 
+@pytest.mark.slow
 def test_cli_evaluate_prints_the_breakdown(tmp_path):
     lines = []
     for i, (voice, text) in enumerate([(Voice("espeak-ng", "en-us"), "the cat sat on the mat"),

@@ -99,6 +99,7 @@ def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
     assert report.cer < 0.35, (report.wer, report.cer, hypotheses[:3])
 
 
+@pytest.mark.slow
 def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: Path):
     lm = tmp_path / "lm.arpa"
     build_ngram_lm([s.split() for s in SENTENCES], order=2).write_arpa(lm)
@@ -122,6 +123,7 @@ def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: P
         load_model(tmp_path / "release")
 
 
+@pytest.mark.slow
 def test_release_with_a_binary_lm_ships_its_lexicon(tmp_path):
     bundled = asr.load_model().recommended_decoding
     release = tmp_path / "release"

@@ -132,6 +132,7 @@ def test_cli_many_inputs_output_files_and_stdin(tmp_path):
     assert (out / "clip2.vtt").read_text().startswith("WEBVTT\n")
 
 
+@pytest.mark.slow
 def test_cli_beam_search_with_the_bundled_lm_and_hotwords(tmp_path):
     wav = tmp_path / "s.wav"
     synthesize("we walked in the garden with zorbanix", VOICE, wav)
