@@ -1,7 +1,7 @@
 """asr: a train-your-own speech recognizer (log-mel features, BiLSTM-CTC, greedy and beam search decoding, WER evaluation)."""
 from .errors import ASRError, AudioError, CheckpointError, ConfigError, ManifestError
 
-__all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "ManifestError", "load_model"]
+__all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "DecodeConfig", "ManifestError", "load_model"]
 __version__ = "0.1.0"
 
 
@@ -10,3 +10,12 @@ def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False
     from .transcribe import load_model as _load_model
 
     return _load_model(path, device=device, decoding=decoding, int8=int8)
+
+
+def __getattr__(name: str):  # noqa: ANN202 - a lazily imported class
+    """asr.DecodeConfig without importing torch when only the errors are needed (keeps `asr --help` fast)."""
+    if name == "DecodeConfig":
+        from .decoding import DecodeConfig
+
+        return DecodeConfig
+    raise AttributeError(f"module 'asr' has no attribute {name!r}")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import AudioError
 
 if TYPE_CHECKING:
@@ -152,11 +153,8 @@ def save_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) 
     """Write mono samples as 16-bit PCM WAV, atomically (a temp file, then a rename): whole or not at all."""
     import soundfile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    soundfile.write(partial, audio, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(partial, path)
+    with atomic_path(path) as tmp:
+        soundfile.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
 
 
 def stream_audio(

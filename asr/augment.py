@@ -74,6 +74,24 @@ class AugmentConfig:
     codec_prob: float = 0.0
     codecs: list[str] = field(default_factory=lambda: ["g722", "gsm", "mp3", "opus"])  # see CODECS, uniform
 
+    def __post_init__(self) -> None:
+        """ConfigError naming the first key whose value is out of range or unknown."""
+        for key in (f.name for f in fields(self) if f.name.endswith("_prob")):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"augment.{key} must be a probability in [0, 1], got {getattr(self, key)}")
+        if not self.speed_factors or any(f <= 0 for f in self.speed_factors):
+            raise ConfigError(f"augment.speed_factors must be positive numbers, got {self.speed_factors}")
+        for name, (lowest, highest) in RANGE_BOUNDS.items():
+            low_high = getattr(self, name)
+            if len(low_high) != 2 or not lowest <= low_high[0] <= low_high[1] <= highest:
+                raise ConfigError(f"augment.{name} must be [low, high] within [{lowest}, {highest}], got {low_high}")
+        if not 0.0 <= self.eq_gain_db <= 40.0:
+            raise ConfigError(f"augment.eq_gain_db must be within [0, 40], got {self.eq_gain_db}")
+        for name, known in (("telephone_companding", G711_LAWS), ("codecs", tuple(CODECS))):
+            chosen = getattr(self, name)
+            if not chosen or not set(chosen) <= set(known):
+                raise ConfigError(f"augment.{name} must be a non-empty list of {', '.join(known)}; got {chosen}")
+
     @property
     def enabled(self) -> bool:
         probabilities = (getattr(self, f.name) for f in fields(self) if f.name.endswith("_prob"))
@@ -395,25 +413,6 @@ RANGE_BOUNDS = {
 }
 
 
-def check_config(config: AugmentConfig) -> None:
-    """ConfigError naming the first key whose value is out of range or unknown."""
-    for key in (f.name for f in fields(config) if f.name.endswith("_prob")):
-        if not 0.0 <= getattr(config, key) <= 1.0:
-            raise ConfigError(f"augment.{key} must be a probability in [0, 1], got {getattr(config, key)}")
-    if not config.speed_factors or any(f <= 0 for f in config.speed_factors):
-        raise ConfigError(f"augment.speed_factors must be positive numbers, got {config.speed_factors}")
-    for name, (lowest, highest) in RANGE_BOUNDS.items():
-        low_high = getattr(config, name)
-        if len(low_high) != 2 or not lowest <= low_high[0] <= low_high[1] <= highest:
-            raise ConfigError(f"augment.{name} must be [low, high] within [{lowest}, {highest}], got {low_high}")
-    if not 0.0 <= config.eq_gain_db <= 40.0:
-        raise ConfigError(f"augment.eq_gain_db must be within [0, 40], got {config.eq_gain_db}")
-    for name, known in (("telephone_companding", G711_LAWS), ("codecs", tuple(CODECS))):
-        chosen = getattr(config, name)
-        if not chosen or not set(chosen) <= set(known):
-            raise ConfigError(f"augment.{name} must be a non-empty list of {', '.join(known)}; got {chosen}")
-
-
 def find_ffmpeg(codecs: Sequence[str]) -> str:
     """The path of an ffmpeg that has the encoders `codecs` need, or ConfigError saying what is missing."""
     ffmpeg = shutil.which("ffmpeg")
@@ -440,7 +439,6 @@ class WaveformAugment:
     def __init__(
         self, config: AugmentConfig, sample_rate: int, babble_pool: Sequence[str | os.PathLike[str]] = ()
     ) -> None:
-        check_config(config)
         if config.babble_prob > 0 and not babble_pool:
             raise ConfigError("augment.babble_prob > 0 needs the training utterances to mix (babble_pool is empty)")
         self.config = config

@@ -8,14 +8,15 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_open, atomic_path
 from .config import from_dict
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .features import FeatureConfig, LogMel
 from .model import BiLSTMCTC, ModelConfig
 from .text import DEFAULT_CHARS, Vocabulary
@@ -28,6 +29,8 @@ RELEASE_CONFIG = "config.json"
 RELEASE_LM = "lm.arpa.gz"  # an ARPA language model, gzip-compressed
 RELEASE_LM_BINARY = "lm.bin"  # or one in KenLM's binary format, with its lexicon
 RELEASE_LEXICON = "lexicon.txt"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a release
+LAST = "last.pt"  # the checkpoint a training run resumes from; the one before it is kept as last.prev.pt
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
 
@@ -37,30 +40,48 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any], ke
 
     keep_previous: the file replaced becomes previous_path(path), a fallback should the new one prove corrupt.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {k: v for k, v in checkpoint.items() if k != "sha256"} | {"format": FORMAT}
     payload["sha256"] = checksum(payload)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as file:  # a file object, not a path: torch then reports a full disk as an OSError
+        with atomic_path(path, keep_previous=previous_path(path) if keep_previous else None) as tmp, \
+                open(tmp, "wb") as file:  # a file object, not a path: torch then reports a full disk as an OSError
             torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        if keep_previous and path.exists():
-            os.replace(path, previous_path(path))
-        os.replace(tmp, path)
     except OSError as err:
         raise CheckpointError(f"{path}: could not write the checkpoint ({err.strerror or err}); "
                               f"the checkpoints written before are kept") from None
-    finally:
-        tmp.unlink(missing_ok=True)  # only a failed write leaves it
 
 
 def previous_path(path: str | os.PathLike[str]) -> Path:
     """Where save_checkpoint(keep_previous=True) keeps the file it replaces: last.pt -> last.prev.pt."""
     path = Path(path)
     return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def load_latest(folder: str | os.PathLike[str], log: Callable[[str], object] = print) -> tuple[Path, dict[str, Any]]:
+    """The newest of a run folder's last.pt and last.prev.pt that loads and verifies, logging why one was skipped
+    (a run killed between the two renames, a corrupt file); CheckpointError naming both problems if neither does."""
+    problems = []
+    for path in (Path(folder) / LAST, previous_path(Path(folder) / LAST)):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as err:
+            log(f"skipping {err}")
+            problems.append(str(err))
+    raise CheckpointError(f"{folder}: no checkpoint to resume from ({'; '.join(problems)})")
+
+
+def check_compatible(trained: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
+    """ConfigError unless a trained model's config (its vocabulary, network shape and features) is `config`'s,
+    so that its weights can start a run of `config` (dropout shapes no weight and may differ)."""
+    theirs, ours = trained, config
+    if list(theirs.get("vocab") or DEFAULT_CHARS) != list(ours["vocab"]):
+        raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
+                          f"this run's {''.join(ours['vocab'])!r}")
+    for part, ignored in (("model", {"dropout"}), ("features", set())):
+        differ = [f"{part}.{key} is {value!r} there, {ours[part].get(key)!r} here"
+                  for key, value in theirs[part].items() if key not in ignored and ours[part].get(key) != value]
+        if differ:
+            raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
 
 
 def checksum(checkpoint: Mapping[str, Any]) -> str:
@@ -175,7 +196,7 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
     """
     from safetensors.torch import save_file
 
-    from .lm import is_kenlm_binary
+    from .decoding.lm import is_kenlm_binary
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,20 +222,19 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
         if lexicon is not None:
             _write_into(out_dir, RELEASE_LEXICON, Path(lexicon).read_bytes())
             release["decoding"]["lexicon"] = RELEASE_LEXICON
-    weights_tmp, config_tmp = out_dir / f".{RELEASE_WEIGHTS}.tmp", out_dir / f".{RELEASE_CONFIG}.tmp"
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(weights_tmp))
-    config_tmp.write_text(json.dumps(release, indent=2) + "\n", encoding="utf-8")
-    os.replace(weights_tmp, out_dir / RELEASE_WEIGHTS)
-    os.replace(config_tmp, out_dir / RELEASE_CONFIG)
+    with atomic_path(out_dir / RELEASE_WEIGHTS) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    with atomic_open(out_dir / RELEASE_CONFIG) as f:
+        f.write(json.dumps(release, indent=2) + "\n")
     for name in {RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON} - set(release.get("decoding", {}).values()):
         (out_dir / name).unlink(missing_ok=True)  # left by an earlier release in this folder, now not part of it
     return out_dir
 
 
 def _write_into(folder: Path, name: str, data: bytes) -> None:
-    """Write a release file through a temporary file and a rename (its source may be that very file)."""
-    (folder / f".{name}.tmp").write_bytes(data)
-    os.replace(folder / f".{name}.tmp", folder / name)
+    """Write a release file atomically (its source may be that very file, so the data is read first)."""
+    with atomic_open(folder / name, "wb") as f:
+        f.write(data)
 
 
 def is_release(path: str | os.PathLike[str]) -> bool:

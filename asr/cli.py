@@ -6,10 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import ASRError, CheckpointError
+from .errors import CheckpointError, exit_status
 from .writers import OUTPUT_FORMATS
-
-EXIT_ERROR = 1
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -18,7 +16,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     import signal
 
     from .config import load_config
-    from .train import LAST, ExperimentConfig, Trainer
+    from .checkpoint import LAST
+    from .train import ExperimentConfig, Trainer
 
     config = load_config(ExperimentConfig, args.config, args.overrides)
     trainer = Trainer(config)
@@ -48,7 +47,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: ANN201 - Transcriber, lazily imported
-    """The model the options name, with the decoder they ask for (decode=False: greedy)."""
+    """The model the options name, decoding as they ask by default (decode=False: greedy)."""
     import torch
 
     from .errors import ConfigError
@@ -60,14 +59,13 @@ def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: AN
         torch.set_num_threads(args.threads)
     transcriber = load_model(args.model, device=args.device, int8=args.int8)
     if decode:
-        config = decoding_config(args, transcriber.recommended_decoding)
-        if config.method != "greedy":
-            transcriber.set_decoding(config)
+        transcriber.decoding = decoding_config(args, transcriber.recommended_decoding)
+        transcriber.decoder()  # built now, so a bad LM or lexicon is reported before any audio is read
     return transcriber
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of DecodeConfig (asr/decoding.py) shared by transcribe, evaluate and tune-lm."""
+    """Options of DecodeConfig (asr/decoding/config.py) shared by transcribe, evaluate and tune-lm."""
     group = parser.add_argument_group("decoding")
     group.add_argument("--decoder", choices=["greedy", "beam"],
                        help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
@@ -194,7 +192,8 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
 
 def cmd_lm(args: argparse.Namespace) -> None:
     from .errors import ConfigError
-    from .lm import char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text, read_word_list
+    from .decoding.lm import (char_tokens, check_min_counts, count_ngrams, estimate_lm, read_training_text,
+                              read_word_list)
 
     try:
         min_counts = [int(c) for c in args.min_counts.split(",")] if args.min_counts else None
@@ -313,108 +312,115 @@ def cmd_package(args: argparse.Namespace) -> None:
           + (f", with {' and '.join(map(str, shipped))}" if shipped else ""))
 
 
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, augment, vocab)")
+    parser.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
+    parser.add_argument("--resume", nargs="?", const=True, default=False,
+                        help="continue from OUT_DIR/last.pt (or last.prev.pt if last.pt is damaged), "
+                             "or from the checkpoint given")
+
+
+def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
+    parser.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
+    parser.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    add_decoding_arguments(parser)
+
+
+def transcribe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+",
+                        help="audio files (wav, flac, ogg, mp3, ...), folders of them, JSONL manifests, - for stdin")
+    add_model_arguments(parser)
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS,
+                        help="txt, json (segments, words with times and confidence), srt, vtt, or all (files); "
+                             "printed unless --output-dir is given")
+    parser.add_argument("--output-dir", help="write one file per input and format here")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="audio seconds per network batch")
+    add_decoding_arguments(parser)
+
+
+def lm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", help="training text: one sentence per line, or a JSONL manifest (its text field)")
+    parser.add_argument("--out", required=True, help="ARPA file to write (.arpa, or .arpa.gz compressed)")
+    parser.add_argument("--order", type=int, default=3, help="n-gram order")
+    parser.add_argument("--min-counts", help="per-order minimum counts to keep an n-gram, e.g. 1,1,2 (smaller file)")
+    parser.add_argument("--max-ngrams", type=int,
+                        help="prune to at most this many n-grams in all, raising the minimum counts (from "
+                             "--min-counts) of the highest order first; prints the counts chosen")
+    parser.add_argument("--vocab", help="closed vocabulary, a word per line (e.g. recipes/lm's vocab.txt): its words "
+                                        "are the LM's even if the text lacks them, other words count as <unk>")
+    parser.add_argument("--chars", action="store_true", help="a character LM for lexicon-free decoding")
+    parser.add_argument("--jobs", type=int, help="processes that normalize the text (default: one per CPU; 0: none)")
+
+
+def tune_lm_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--manifest", required=True, help="JSONL manifest, usually the dev split")
+    parser.add_argument("--lm-weights", type=float, nargs="+", default=[0.5, 1, 1.5, 2, 3], help="LM weights to try")
+    parser.add_argument("--word-scores", type=float, nargs="+", default=[-1, 0, 1, 2], help="word scores to try")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    add_decoding_arguments(parser)
+
+
+def demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+
+
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--out", required=True, help="the .pt file to write (a .json with the tokens goes beside it)")
+
+
+def average_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="+", help="a run folder (its epoch-*.pt) or checkpoint files")
+    parser.add_argument("--last", type=int, default=5, help="with a run folder: how many of the last epochs")
+    parser.add_argument("--out", help="output checkpoint (default: average-N.pt beside the inputs)")
+
+
+def package_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
+    parser.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
+    parser.add_argument("--lm", help="an LM to ship with the model for beam search (see asr tune-lm): ARPA, or "
+                                     "KenLM binary with --lexicon")
+    parser.add_argument("--lexicon", help="with --lm: the words beam search may output, one per line")
+    parser.add_argument("--lm-weight", type=float, default=1.0, help="with --lm: its tuned LM weight")
+    parser.add_argument("--word-score", type=float, default=0.0, help="with --lm: its tuned word score")
+    parser.add_argument("--beam-size", type=int, default=100, help="with --lm: the beam size to use")
+
+
+# name, help, its arguments, the function that runs it
+COMMANDS = [
+    ("train", "train a model from a YAML config", train_arguments, cmd_train),
+    ("evaluate", "WER/CER of a model on a manifest", evaluate_arguments, cmd_evaluate),
+    ("transcribe", "transcribe audio files of any length", transcribe_arguments, cmd_transcribe),
+    ("lm", "build an n-gram language model (ARPA) for beam search", lm_arguments, cmd_lm),
+    ("tune-lm", "grid-search --lm-weight and --word-score on a (dev) manifest", tune_lm_arguments, cmd_tune_lm),
+    ("demo", "serve the browser demo: live dictation and file upload (Gradio)", demo_arguments, cmd_demo),
+    ("export", "write a model as one TorchScript file (waveform in, log-probs out)", export_arguments, cmd_export),
+    ("average", "average the weights of the last epochs' checkpoints", average_arguments, cmd_average),
+    ("package", "turn a training checkpoint into a release (safetensors + JSON)", package_arguments, cmd_package),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser("train", help="train a model from a YAML config")
-    train.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, vocab)")
-    train.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
-    train.add_argument("--resume", nargs="?", const=True, default=False,
-                       help="continue from OUT_DIR/last.pt (or last.prev.pt if last.pt is damaged), "
-                            "or from the checkpoint given")
-    train.set_defaults(func=cmd_train)
-
-    evaluate = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
-    add_model_arguments(evaluate)
-    evaluate.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
-    evaluate.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
-    evaluate.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
-    evaluate.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
-    add_decoding_arguments(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
-
-    transcribe = sub.add_parser("transcribe", help="transcribe audio files of any length")
-    transcribe.add_argument("inputs", nargs="+",
-                            help="audio files (wav, flac, ogg, mp3, ...), folders of them, JSONL manifests, - for stdin")
-    add_model_arguments(transcribe)
-    transcribe.add_argument("--output-format", choices=OUTPUT_FORMATS,
-                            help="txt, json (segments, words with times and confidence), srt, vtt, or all (files); "
-                                 "printed unless --output-dir is given")
-    transcribe.add_argument("--output-dir", help="write one file per input and format here")
-    transcribe.add_argument("--batch-seconds", type=float, default=120.0, help="audio seconds per network batch")
-    add_decoding_arguments(transcribe)
-    transcribe.set_defaults(func=cmd_transcribe)
-
-    lm = sub.add_parser("lm", help="build an n-gram language model (ARPA) for beam search")
-    lm.add_argument("text", help="training text: one sentence per line, or a JSONL manifest (its text field)")
-    lm.add_argument("--out", required=True, help="ARPA file to write (.arpa, or .arpa.gz compressed)")
-    lm.add_argument("--order", type=int, default=3, help="n-gram order")
-    lm.add_argument("--min-counts", help="per-order minimum counts to keep an n-gram, e.g. 1,1,2 (smaller file)")
-    lm.add_argument("--max-ngrams", type=int,
-                    help="prune to at most this many n-grams in all, raising the minimum counts (from --min-counts) "
-                         "of the highest order first; prints the counts chosen")
-    lm.add_argument("--vocab", help="closed vocabulary, a word per line (e.g. recipes/lm's vocab.txt): its words "
-                                    "are the LM's even if the text lacks them, other words count as <unk>")
-    lm.add_argument("--chars", action="store_true", help="a character LM for lexicon-free decoding")
-    lm.add_argument("--jobs", type=int, help="processes that normalize the text (default: one per CPU; 0: none)")
-    lm.set_defaults(func=cmd_lm)
-
-    tune = sub.add_parser("tune-lm", help="grid-search --lm-weight and --word-score on a (dev) manifest")
-    add_model_arguments(tune)
-    tune.add_argument("--manifest", required=True, help="JSONL manifest, usually the dev split")
-    tune.add_argument("--lm-weights", type=float, nargs="+", default=[0.5, 1, 1.5, 2, 3], help="LM weights to try")
-    tune.add_argument("--word-scores", type=float, nargs="+", default=[-1, 0, 1, 2], help="word scores to try")
-    tune.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
-    add_decoding_arguments(tune)
-    tune.set_defaults(func=cmd_tune_lm)
-
-    demo = sub.add_parser("demo", help="serve the browser demo: live dictation and file upload (Gradio)")
-    demo.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
-    demo.add_argument("--port", type=int, default=7860, help="port to listen on")
-    demo.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
-    demo.set_defaults(func=cmd_demo)
-
-    export = sub.add_parser("export", help="write a model as one TorchScript file (waveform in, log-probs out)")
-    add_model_arguments(export)
-    export.add_argument("--out", required=True, help="the .pt file to write (a .json with the tokens goes beside it)")
-    export.set_defaults(func=cmd_export)
-
-    average = sub.add_parser("average", help="average the weights of the last epochs' checkpoints")
-    average.add_argument("checkpoints", nargs="+", help="a run folder (its epoch-*.pt) or checkpoint files")
-    average.add_argument("--last", type=int, default=5, help="with a run folder: how many of the last epochs")
-    average.add_argument("--out", help="output checkpoint (default: average-N.pt beside the inputs)")
-    average.set_defaults(func=cmd_average)
-
-    package = sub.add_parser("package", help="turn a training checkpoint into a release (safetensors + JSON)")
-    package.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
-    package.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
-    package.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
-    package.add_argument("--lm", help="an LM to ship with the model for beam search (see asr tune-lm): ARPA, or "
-                                      "KenLM binary with --lexicon")
-    package.add_argument("--lexicon", help="with --lm: the words beam search may output, one per line")
-    package.add_argument("--lm-weight", type=float, default=1.0, help="with --lm: its tuned LM weight")
-    package.add_argument("--word-score", type=float, default=0.0, help="with --lm: its tuned word score")
-    package.add_argument("--beam-size", type=int, default=100, help="with --lm: the beam size to use")
-    package.set_defaults(func=cmd_package)
+    for name, help_text, add_arguments, command in COMMANDS:
+        command_parser = sub.add_parser(name, help=help_text)
+        add_arguments(command_parser)
+        command_parser.set_defaults(func=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except ASRError as err:
-        print(f"asr {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"asr {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (`asr transcribe ... | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
-    return 0
+    return exit_status(f"asr {args.command}", lambda: args.func(args))
 
 
 if __name__ == "__main__":

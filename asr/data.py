@@ -11,6 +11,7 @@ from torch.utils.data import Dataset, Sampler
 
 from .audio import load_audio
 from .augment import WaveformAugment
+from .batching import length_buckets, pad
 from .errors import ManifestError
 from .features import LogMel
 from .text import Vocabulary, normalize
@@ -87,13 +88,8 @@ class SpeechDataset(Dataset):
 
 def collate(items: list[tuple[np.ndarray, str, list[int], int]], features: LogMel | None = None) -> Batch:
     """Pad a list of dataset items into a Batch; with `features`, also compute the log-mel here (in a worker)."""
-    lengths = torch.tensor([len(a) for a, *_ in items])
-    target_lengths = torch.tensor([len(t) for _, _, t, _ in items])
-    waveforms = torch.zeros(len(items), int(lengths.max()))
-    targets = torch.zeros(len(items), max(int(target_lengths.max()), 1), dtype=torch.long)
-    for i, (audio, _, ids, _) in enumerate(items):
-        waveforms[i, : len(audio)] = torch.from_numpy(audio)
-        targets[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    waveforms, lengths = pad([audio for audio, *_ in items])
+    targets, target_lengths = pad([ids for _, _, ids, _ in items], dtype=torch.long)
     batch = Batch(waveforms, lengths, targets, target_lengths, [t for _, t, _, _ in items], [i for *_, i in items])
     if features is not None:
         batch.features, batch.frames = features(waveforms, lengths)
@@ -129,17 +125,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.sortagrad = sortagrad
         self.epoch = 0
         self.start_batch = 0
-        order = sorted(range(len(durations)), key=lambda i: durations[i])
-        self.batches: list[list[int]] = []
-        batch: list[int] = []
-        for i in order:
-            # Sorted ascending, so the newest item is the longest: padded size = count x its duration.
-            if batch and ((len(batch) + 1) * durations[i] > max_batch_seconds or len(batch) >= max_batch_size):
-                self.batches.append(batch)
-                batch = []
-            batch.append(i)
-        if batch:
-            self.batches.append(batch)
+        self.batches = length_buckets(durations, max_batch_seconds, max_batch_size)
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch = epoch

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from .audio import load_audio
-from .augment import (NOISE_BANK_S, AugmentConfig, check_config, coloured_noise, eq_response, happens,
+from .augment import (NOISE_BANK_S, AugmentConfig, coloured_noise, eq_response, happens,
                       synthetic_rir)
+from .batching import pad
 from .data import Batch, SpeechDataset
 from .errors import ConfigError
 
@@ -28,7 +29,6 @@ EQ_PADDING_S = 0.1  # room for the EQ's short impulse response, as in augment.fi
 
 def check_device_augment(config: AugmentConfig) -> None:
     """ConfigError for augmentations the device path does not do."""
-    check_config(config)
     for name in CPU_ONLY:
         if getattr(config, name) > 0:
             raise ConfigError(f"augment.{name} runs in the CPU loader only: set it to 0 with train.data_on_device")
@@ -61,16 +61,10 @@ class DeviceCorpus:
 
     def batch(self, indices: Sequence[int], epoch: int, number: int) -> Batch:
         """The utterances padded into a Batch on the device; augmented with draws seeded by (seed, epoch, number)."""
-        lengths = torch.tensor([self.lengths[i] for i in indices])
-        waveforms = torch.zeros(len(indices), int(lengths.max()), device=self.device)
-        for row, index in enumerate(indices):
-            waveforms[row, : self.lengths[index]] = self.utterance(index)
+        waveforms, lengths = pad([self.utterance(i) for i in indices], device=self.device)
         if self.augment is not None:
             waveforms, lengths = self.augment(waveforms, lengths, np.random.default_rng([self.seed, epoch, number]))
-        target_lengths = torch.tensor([len(self.targets[i]) for i in indices])
-        targets = torch.zeros(len(indices), max(int(target_lengths.max()), 1), dtype=torch.long)
-        for row, index in enumerate(indices):
-            targets[row, : len(self.targets[index])] = torch.tensor(self.targets[index])
+        targets, target_lengths = pad([self.targets[i] for i in indices], dtype=torch.long)
         return Batch(waveforms, lengths.to(self.device), targets.to(self.device), target_lengths.to(self.device),
                      [self.texts[i] for i in indices], list(indices))
 

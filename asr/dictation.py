@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .audio import SAMPLE_RATE, from_array
+from .decoding import DecodeConfig
 from .errors import AudioError
 from .segmenter import SegmenterConfig, SpeechSegmenter
 from .transcribe import Transcriber
@@ -42,8 +43,9 @@ class Dictation:
         """Settled text followed by the partial text."""
         return " ".join(t for t in [*(s.text for s in self.settled), self.partial] if t)
 
-    def push(self, sample_rate: int, chunk: np.ndarray) -> str:
-        """Add a chunk (int16 or float, (samples,) or (samples, channels)); returns the text so far.
+    def push(self, sample_rate: int, chunk: np.ndarray, decoding: DecodeConfig | None = None) -> str:
+        """Add a chunk (int16 or float, (samples,) or (samples, channels)); returns the text so far, decoded with
+        `decoding` (default: the transcriber's).
 
         Raises AudioError for unusable audio, or once the stream is longer than max_duration_s."""
         if self.max_duration_s is not None and self.duration_s >= self.max_duration_s:
@@ -51,25 +53,26 @@ class Dictation:
         audio = self._to_16k(sample_rate, chunk)
         if len(audio):
             self.samples += len(audio)
-            self._settle(self._segmenter.push(audio))
+            self._settle(self._segmenter.push(audio), decoding)
             open_segment = self._segmenter.open_segment()
-            decoded = self.transcriber.decode_segments([open_segment])[0] if open_segment is not None else None
+            decoded = (self.transcriber.decode_segments([open_segment], decoding=decoding)[0]
+                       if open_segment is not None else None)
             self.partial = decoded.text if decoded is not None else ""
         return self.text
 
-    def finish(self) -> Transcript:
+    def finish(self, decoding: DecodeConfig | None = None) -> Transcript:
         """End the stream: settle what is still open and return the whole transcript."""
         if self._resampler is not None:
             tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             self.samples += len(tail)
-            self._settle(self._segmenter.push(tail) if len(tail) else [])
-        self._settle(self._segmenter.flush())
+            self._settle(self._segmenter.push(tail) if len(tail) else [], decoding)
+        self._settle(self._segmenter.flush(), decoding)
         self.partial = ""
         return Transcript(self.text, list(self.settled), round(self.duration_s, 3), "<microphone>")
 
-    def _settle(self, segments: list) -> None:
+    def _settle(self, segments: list, decoding: DecodeConfig | None) -> None:
         if segments:
-            self.settled += [s for s in self.transcriber.decode_segments(segments) if s is not None]
+            self.settled += [s for s in self.transcriber.decode_segments(segments, decoding=decoding) if s is not None]
 
     def _to_16k(self, sample_rate: int, chunk: np.ndarray) -> np.ndarray:
         """Mono float32 at 16 kHz, resampled by a stream that carries its state from chunk to chunk."""

@@ -56,10 +56,6 @@ class Distributed:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
     def shutdown(self, wait: bool = False) -> None:
         """Leave the process group. wait (after a clean finish): first wait for every process, so that rank 0,
         which hosts the rendezvous store, never tears the group down while another process still uses it."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic import atomic_open, atomic_path
 from .features import LogMel
 from .model import BiLSTMCTC
 from .text import Vocabulary
@@ -42,13 +43,12 @@ def export_torchscript(features: LogMel, model: BiLSTMCTC | nn.Module, vocab: Vo
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.jit is marked deprecated; it remains the self-contained format
         traced = torch.jit.trace(pipeline, example, check_trace=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    traced.save(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        traced.save(str(tmp))
     frame_s = features.config.hop_length * model.subsampling.factor / features.config.sample_rate
     info = {"tokens": vocab.tokens, "blank_id": vocab.blank_id, "sample_rate": features.config.sample_rate,
             "frame_s": frame_s, "inputs": ["waveforms (batch, samples) float32", "lengths (batch,) int64"],
             "outputs": ["log_probs (batch, frames, tokens)", "frame_lengths (batch,)"]}
-    Path(f"{path}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    with atomic_open(f"{path}.json") as f:
+        f.write(json.dumps(info, indent=2) + "\n")
     return path

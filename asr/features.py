@@ -8,6 +8,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from .errors import ConfigError
+
 
 @dataclass
 class FeatureConfig:
@@ -21,6 +23,15 @@ class FeatureConfig:
     # "utterance": mean/variance per utterance and band (robust to unseen microphones and levels);
     # "global": statistics from the training set stored in the model; "none": raw log-mel.
     normalize: str = "utterance"
+
+    def __post_init__(self) -> None:
+        if self.normalize not in ("utterance", "global", "none"):
+            raise ConfigError(f"features.normalize must be 'utterance', 'global' or 'none', got {self.normalize!r}")
+        if self.sample_rate < 1000 or self.n_mels < 1 or self.hop_length < 1:
+            raise ConfigError(f"features: sample_rate {self.sample_rate} (at least 1000), n_mels {self.n_mels} and "
+                              f"hop_ms {self.hop_ms} must be positive")
+        if not 1 <= self.win_length <= self.n_fft:
+            raise ConfigError(f"features.win_ms {self.win_ms} must give a window of 1..n_fft ({self.n_fft}) samples")
 
     @property
     def win_length(self) -> int:
@@ -44,6 +55,13 @@ class SpecAugmentConfig:
     freq_warp: float = 0.0
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("freq_masks", "freq_mask_width", "time_masks", "time_mask_width"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"spec_augment.{name} must not be negative, got {getattr(self, name)}")
+        if not 0.0 <= self.freq_warp < 1.0:
+            raise ConfigError(f"spec_augment.freq_warp must be in [0, 1), got {self.freq_warp}")
+
 
 def num_frames(num_samples: torch.Tensor, hop_length: int) -> torch.Tensor:
     """Frames whose centre lies inside the audio.
@@ -59,8 +77,6 @@ class LogMel(nn.Module):
 
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__()
-        if config.normalize not in ("utterance", "global", "none"):
-            raise ValueError(f"normalize must be 'utterance', 'global' or 'none', got {config.normalize!r}")
         self.config = config
         # Slaney mel scale and area normalization: the same filterbank as librosa's defaults.
         self.mel = torchaudio.transforms.MelSpectrogram(

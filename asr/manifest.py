@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from .atomic import atomic_open
 from .errors import ManifestError
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
@@ -88,9 +89,8 @@ def write_manifest(path: str | os.PathLike[str], entries: Iterable[dict[str, Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     root = path.parent.resolve()
-    tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for entry in entries:
             entry = dict(entry)
             audio = Path(entry["audio_filepath"]).resolve()
@@ -98,5 +98,4 @@ def write_manifest(path: str | os.PathLike[str], entries: Iterable[dict[str, Any
             entry["audio_filepath"] = audio.relative_to(root).as_posix() if audio.is_relative_to(root) else str(audio)
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
             count += 1
-    os.replace(tmp, path)
     return count

@@ -1,10 +1,16 @@
 """BiLSTM-CTC acoustic model: subsampling front -> N bidirectional LSTM layers -> linear -> log-probs."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from .batching import length_buckets, pad
+from .errors import ConfigError
+from .features import LogMel
 
 
 @dataclass
@@ -21,16 +27,23 @@ class ModelConfig:
     num_layers: int = 4
     dropout: float = 0.15
 
+    def __post_init__(self) -> None:
+        if self.subsampling not in ("stack", "conv"):
+            raise ConfigError(f"model.subsampling must be 'stack' or 'conv', got {self.subsampling!r}")
+        if not 1 <= self.subsampling_factor <= 8:
+            raise ConfigError(f"model.subsampling_factor must be in 1..8, got {self.subsampling_factor}")
+        for name, lowest in (("input_dim", 1), ("vocab_size", 2), ("hidden_size", 1), ("num_layers", 1)):
+            if getattr(self, name) < lowest:
+                raise ConfigError(f"model.{name} must be at least {lowest}, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
 
 class Subsampling(nn.Module):
     """Reduce the frame rate by `factor`: frame stacking (no parameters) or a strided convolution."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.subsampling not in ("stack", "conv"):
-            raise ValueError(f"subsampling must be 'stack' or 'conv', got {config.subsampling!r}")
-        if not 1 <= config.subsampling_factor <= 8:
-            raise ValueError(f"subsampling_factor must be in 1..8, got {config.subsampling_factor}")
         self.factor = config.subsampling_factor
         self.kind = config.subsampling
         if self.kind == "conv":
@@ -106,6 +119,29 @@ class BiLSTMCTC(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.inference_mode()
+def network_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame log-probabilities (batch, frames, vocab) on the CPU and valid frame counts of 16 kHz waveforms,
+    run as one padded batch on `device`."""
+    batch, lengths = pad(waveforms)
+    feats, frames = features(batch.to(device), lengths.to(device))
+    log_probs, out_lengths = model(feats, frames)
+    return log_probs.float().cpu(), out_lengths.cpu()
+
+
+def batched_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device,
+                    max_batch_samples: float) -> list[torch.Tensor]:
+    """The valid log-probabilities (frames, vocab) of each waveform, in input order, batching similar lengths so
+    that each padded batch holds at most max_batch_samples (a longer waveform goes alone)."""
+    outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
+    for chunk in length_buckets([len(w) for w in waveforms], max_batch_samples):
+        log_probs, lengths = network_outputs(features, model, [waveforms[i] for i in chunk], device)
+        for row, i in enumerate(chunk):
+            outputs[i] = log_probs[row, : int(lengths[row])]
+    return outputs
 
 
 def quantize_int8(model: BiLSTMCTC) -> nn.Module:

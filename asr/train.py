@@ -1,6 +1,7 @@
 """Training: CTC loss on a BiLSTM over log-mel features, with checkpoints that resume exactly.
 
-Reads top to bottom: configs, set-up (data, model, optimizer), checkpoints, the step, the epoch loop with dev scoring.
+Reads top to bottom: configs; set-up as plain functions (data, optimizer, loss, dev scoring); the run folder; the
+Trainer (weights, checkpoints, the step, the run); the epoch loop as functions (train_one_epoch, end_epoch).
 The same code runs as one process or as N data-parallel processes under torchrun (see distributed.py).
 Faults lose at most the steps since the last checkpoint: last.pt is checksummed and keeps its predecessor
 (last.prev.pt) for --resume to fall back on; SIGINT/SIGTERM finish the step, save last.pt and stop; a failed
@@ -8,14 +9,12 @@ checkpoint write stops training with the earlier checkpoints intact; batches wit
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
 import math
 import random
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,23 +27,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from . import distributed
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
-from . import distributed
-from .checkpoint import load_checkpoint, load_trained, previous_path, save_checkpoint
+from .checkpoint import (LAST, PRETRAINED_DIR, check_compatible, load_checkpoint, load_latest, load_trained,
+                         save_checkpoint)
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
+from .decoding import GreedyDecoder, ids_to_text
 from .device_data import DeviceCorpus
 from .errors import CheckpointError, ConfigError
-from .evaluate import evaluate_manifest
+from .evaluate import score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import read_manifest
-from .model import BiLSTMCTC, ModelConfig
+from .model import BiLSTMCTC, ModelConfig, batched_outputs
+from .stop_signals import StopRequests
 from .text import DEFAULT_CHARS, Vocabulary
-from .transcribe import PRETRAINED_DIR, Transcriber
-
-LAST = "last.pt"  # the checkpoint --resume continues from; the one before it is kept as last.prev.pt
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -84,6 +82,27 @@ class TrainConfig:
     # with the package), a release folder, a checkpoint file or a run folder (its best.pt). The network and
     # feature settings and the vocabulary must be those of the source; the optimizer and schedule start afresh.
     init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        # 0 means "never" for the saving and stopping counters.
+        at_least = {"epochs": 1, "max_steps": 1, "warmup_steps": 0, "num_workers": 0, "threads": 1,
+                    "save_every_steps": 0, "log_every_steps": 1, "keep_epoch_checkpoints": 0,
+                    "early_stop_patience": 0, "dev_every_epochs": 1}
+        for name, lowest in at_least.items():
+            value = getattr(self, name)
+            if value is not None and value < lowest:
+                raise ConfigError(f"train.{name} must be at least {lowest}, got {value}")
+        for name in ("lr", "grad_clip", "max_batch_seconds", "max_duration_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0 or self.weight_decay < 0:
+            raise ConfigError(f"train.min_lr_ratio must be in [0, 1] and weight_decay not negative, got "
+                              f"{self.min_lr_ratio} and {self.weight_decay}")
+        if self.precision not in ("bf16", "fp16", "fp32"):
+            raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {self.precision!r}")
+        if self.data_on_device and self.features_in_loader:
+            raise ConfigError("train.data_on_device and train.features_in_loader exclude each other: with the data "
+                              "on the device there is no loader")
 
 
 @dataclass
@@ -148,64 +167,160 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass
+class TrainingData:
+    """The training set and how its batches reach the step: the CPU loader, or the corpus held on the device."""
+
+    train_set: SpeechDataset
+    sampler: BucketBatchSampler
+    loader: DataLoader
+    loader_features: LogMel | None  # the workers' copy of the feature extractor (train.features_in_loader)
+    device_corpus: DeviceCorpus | None
+    skipped_long: int  # utterances over train.max_duration_s, left out
+
+
+def build_training_data(config: ExperimentConfig, features: LogMel, dist: distributed.Distributed,
+                        device: torch.device, vocab: Vocabulary) -> TrainingData:
+    """Read the training manifest and set up batching, augmentation and loading. With global normalization and no
+    warm start, `features` first gets its statistics from the training audio."""
+    cfg = config.train
+    entries = read_manifest(cfg.train_manifest)
+    kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
+    babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
+    augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
+               if config.augment.enabled and not cfg.data_on_device else None)
+    train_set = SpeechDataset(kept, vocab, config.features.sample_rate, augment, cfg.seed)
+    sampler = BucketBatchSampler(train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
+                                 num_replicas=dist.world_size, rank=dist.rank)
+    # init_from brings its own statistics, and resume loads them again.
+    if config.features.normalize == "global" and not cfg.init_from:
+        features.fit_global_stats(global_stats_sample(train_set, config.features.sample_rate))
+    loader_features = copy.deepcopy(features).cpu() if cfg.features_in_loader else None
+    loader = DataLoader(
+        train_set,
+        batch_sampler=sampler,
+        collate_fn=functools.partial(collate, features=loader_features),
+        num_workers=cfg.num_workers,
+        persistent_workers=cfg.num_workers > 0,  # no worker start-up cost at every epoch
+        pin_memory=device.type == "cuda",
+        # A private generator: creating the loader's iterator must not draw from the global RNG,
+        # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+    device_corpus = DeviceCorpus(train_set, device, config.augment, cfg.seed) if cfg.data_on_device else None
+    return TrainingData(train_set, sampler, loader, loader_features, device_corpus, len(entries) - len(kept))
+
+
+def global_stats_sample(train_set: SpeechDataset, sample_rate: int, max_utterances: int = 500
+                        ) -> Iterator[torch.Tensor]:
+    """Un-augmented training waveforms, an evenly spread sample, for global normalization statistics."""
+    step = max(1, len(train_set) // max_utterances)
+    for entry in train_set.entries[::step][:max_utterances]:
+        yield torch.from_numpy(load_audio(entry["audio_filepath"], target_rate=sample_rate))
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with linear warm-up and cosine decay over total_steps."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
+    return optimizer, scheduler
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The mixed-precision dtype training runs in: bf16 or fp16 on CUDA as configured; None (fp32) otherwise."""
+    if device.type != "cuda" or precision == "fp32":
+        return None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batch, blank: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum over the batch of each utterance's CTC loss per target character, and which utterances count: CTC cannot
+    emit a target longer than its frames, so such utterances (too fast, or mislabelled) are left out."""
+    # zero_infinity: an impossible alignment (repeated letters that need more blank frames than there are) gives 0
+    # instead of inf and no gradient.
+    losses = F.ctc_loss(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths,
+                        blank=blank, reduction="none", zero_infinity=True)
+    ok = batch.target_lengths <= out_lengths
+    return (losses / batch.target_lengths.clamp(min=1))[ok].sum(), ok
+
+
+@torch.inference_mode()
+def dev_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, entries: list[dict[str, Any]],
+               device: torch.device, batch_seconds: float = 120.0, group: int = 256) -> tuple[float, float]:
+    """Greedy WER and CER of the network on a dev manifest's entries (read a group of files at a time)."""
+    rate, greedy, hypotheses = features.config.sample_rate, GreedyDecoder(vocab), []
+    for start in range(0, len(entries), group):
+        waveforms = [load_audio(e["audio_filepath"], target_rate=rate) for e in entries[start : start + group]]
+        for log_probs in batched_outputs(features, model, waveforms, device, batch_seconds * rate):
+            ids = greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
+            hypotheses.append(ids_to_text(vocab, ids))
+    report = score([e["text"] for e in entries], hypotheses)
+    return report.wer, report.cer
+
+
+class RunFolder:
+    """A run's checkpoints: rank 0 writes, every process learns whether it worked (a failed write stops them all)."""
+
+    def __init__(self, path: Path, dist: distributed.Distributed) -> None:
+        self.path, self.dist = path, dist
+
+    def write(self, name: str, checkpoint: dict[str, Any], step: int) -> None:
+        """Write path/name (last.pt keeps its predecessor); every process calls this and learns the outcome.
+
+        A failed write (disk full) stops training on every process with a CheckpointError rather than a warning:
+        the steps trained on would be held by no checkpoint, and the condition rarely clears by itself. The earlier
+        checkpoints are intact, so --resume continues once there is room again.
+        """
+        error = None
+        if self.dist.is_main:
+            try:
+                save_checkpoint(self.path / name, checkpoint, keep_previous=name == LAST)
+            except CheckpointError as err:
+                error = f"{err}; training stopped at step {step}"
+        error = self.dist.broadcast(error)
+        if error:
+            raise CheckpointError(error)
+
+    def keep_last_epochs(self, keep: int) -> None:
+        """Delete all but the newest `keep` epoch checkpoints (rank 0)."""
+        if self.dist.is_main:
+            for old in sorted(self.path.glob("epoch-*.pt"))[:-keep]:
+                old.unlink()
+
+
 class Trainer:
+    """One training run: the model, its data and optimizer, the step, and the epoch loop with dev scoring and
+    checkpoints. Faults lose at most the steps since the last checkpoint (see the module's docstring)."""
+
     def __init__(self, config: ExperimentConfig, log=print) -> None:
         cfg = config.train
         if not cfg.train_manifest:
             raise ConfigError("train.train_manifest is required")
-        if cfg.dev_every_epochs < 1:
-            raise ConfigError(f"train.dev_every_epochs must be at least 1, got {cfg.dev_every_epochs}")
-        if cfg.precision not in ("bf16", "fp16", "fp32"):
-            raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
         self.config = config
         self.dist, self.device = distributed.setup(cfg.device)
         self.log = log if self.dist.is_main else (lambda *_: None)
         self.out_dir = Path(cfg.out_dir)
+        self.run_folder = RunFolder(self.out_dir, self.dist)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         # Rank 0 seeds like a single-process run (DDP copies its initial weights to the others); the other ranks
         # get their own dropout and SpecAugment draws.
         random.seed(cfg.seed + self.dist.rank)
         torch.manual_seed(cfg.seed + self.dist.rank)
-
         self.vocab = Vocabulary(list(config.vocab))
         config.model.vocab_size = len(self.vocab)
         config.model.input_dim = config.features.n_mels
-        self.state = TrainState(world_size=self.dist.world_size)
-        self.signal_received: int | None = None  # SIGINT/SIGTERM as this process's handler saw it
+        self.stop_requests = StopRequests()
         self.stopped_by: int | None = None  # the signal all processes agreed to stop on (see train_step)
 
-        entries = read_manifest(cfg.train_manifest)
-        kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
-        self.state.skipped_long = len(entries) - len(kept)
-        babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
-        if cfg.data_on_device and cfg.features_in_loader:
-            raise ConfigError("train.data_on_device and train.features_in_loader exclude each other: with the data "
-                              "on the device there is no loader")
-        augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
-                   if config.augment.enabled and not cfg.data_on_device else None)
-        self.train_set = SpeechDataset(kept, self.vocab, config.features.sample_rate, augment, cfg.seed)
-        self.sampler = BucketBatchSampler(self.train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
-                                          num_replicas=self.dist.world_size, rank=self.dist.rank)
         self.features = LogMel(config.features).to(self.device)
-        # Global statistics from the training audio; init_from brings its own, and resume loads them again.
-        if config.features.normalize == "global" and not cfg.init_from:
-            self.features.fit_global_stats(self.global_stats_sample())
-        # The workers' copy of the feature extractor (loaded again on resume: it holds the global statistics).
-        self.loader_features = copy.deepcopy(self.features).cpu() if cfg.features_in_loader else None
-        self.loader = DataLoader(
-            self.train_set,
-            batch_sampler=self.sampler,
-            collate_fn=functools.partial(collate, features=self.loader_features),
-            num_workers=cfg.num_workers,
-            persistent_workers=cfg.num_workers > 0,  # no worker start-up cost at every epoch
-            pin_memory=self.device.type == "cuda",
-            # A private generator: creating the loader's iterator must not draw from the global RNG,
-            # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        self.device_corpus = DeviceCorpus(self.train_set, self.device, config.augment, cfg.seed) \
-            if cfg.data_on_device else None
+        data = build_training_data(config, self.features, self.dist, self.device, self.vocab)
+        self.train_set, self.sampler, self.loader = data.train_set, data.sampler, data.loader
+        self.loader_features, self.device_corpus = data.loader_features, data.device_corpus
+        self.state = TrainState(world_size=self.dist.world_size, skipped_long=data.skipped_long)
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
 
         self.augment = SpecAugment(config.spec_augment).to(self.device)
@@ -216,41 +331,24 @@ class Trainer:
         if self.dist.enabled:
             self.network = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.total_steps = cfg.epochs * self.sampler.num_batches
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_cosine(cfg.warmup_steps, self.total_steps, cfg.min_lr_ratio)
-        )
-        use_amp = self.device.type == "cuda" and cfg.precision != "fp32"
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision) if use_amp else None
+        self.optimizer, self.scheduler = build_optimizer(self.model, cfg, self.total_steps)
+        self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
-    def global_stats_sample(self, max_utterances: int = 500) -> Iterator[torch.Tensor]:
-        """Un-augmented training waveforms, an evenly spread sample, for global normalization statistics."""
-        step = max(1, len(self.train_set) // max_utterances)
-        for entry in self.train_set.entries[::step][:max_utterances]:
-            yield torch.from_numpy(load_audio(entry["audio_filepath"], target_rate=self.config.features.sample_rate))
-
     def init_from(self, source: str) -> None:
-        """Load the network's and the feature extractor's weights from a trained model (train.init_from), after
-        checking that its vocabulary, network shape and features are this run's."""
+        """Start from a trained model's network and feature weights (train.init_from), once its vocabulary, shape
+        and features are checked to be this run's."""
         trained, path = load_trained(PRETRAINED_DIR if source == "bundled" else source)
-        where = f"train.init_from={source}"
-        theirs = trained["config"]
-        if list(theirs.get("vocab") or DEFAULT_CHARS) != list(self.config.vocab):
-            raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
-                              f"this run's {''.join(self.config.vocab)!r}")
-        ours = to_dict(self.config)
-        for part, ignored in (("model", {"dropout"}), ("features", set())):  # dropout shapes no weight
-            differ = [f"{part}.{key} is {value!r} there, {ours[part].get(key)!r} here"
-                      for key, value in theirs[part].items() if key not in ignored and ours[part].get(key) != value]
-            if differ:
-                raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
-        self.model.load_state_dict(trained["model"])
-        self.features.load_state_dict(trained["features"])
-        if self.loader_features is not None:
-            self.loader_features.load_state_dict(trained["features"])
+        check_compatible(trained["config"], to_dict(self.config), f"train.init_from={source}")
+        self.load_weights(trained)
         self.log(f"initialized from {path}")
+
+    def load_weights(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.features.load_state_dict(checkpoint["features"])
+        if self.loader_features is not None:
+            self.loader_features.load_state_dict(checkpoint["features"])
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
@@ -267,48 +365,22 @@ class Trainer:
 
     def save(self, name: str) -> None:
         """Every process calls this at the same point (the RNG states are gathered); rank 0 writes."""
-        self.write(name, self.checkpoint())
+        self.run_folder.write(name, self.checkpoint(), self.state.step)
 
     def save_epoch_checkpoint(self) -> None:
         """A model-only checkpoint per epoch (loadable like best.pt), keeping the last few for averaging."""
         keep = self.config.train.keep_epoch_checkpoints
-        if not keep:
-            return
-        self.write(f"epoch-{self.state.epoch:04d}.pt", {
-            "config": to_dict(self.config), "model": self.model.state_dict(),
-            "features": self.features.state_dict(), "state": to_dict(self.state)})
-        if self.dist.is_main:
-            for old in sorted(self.out_dir.glob("epoch-*.pt"))[:-keep]:
-                old.unlink()
-
-    def write(self, name: str, checkpoint: dict[str, Any]) -> None:
-        """Rank 0 writes OUT_DIR/name (last.pt keeps its predecessor); every process calls this and learns the outcome.
-
-        A failed write (disk full) stops training on every process with a CheckpointError rather than a warning:
-        the steps trained on would be held by no checkpoint, and the condition rarely clears by itself. The earlier
-        checkpoints are intact, so --resume continues once there is room again.
-        """
-        error = None
-        if self.dist.is_main:
-            try:
-                save_checkpoint(self.out_dir / name, checkpoint, keep_previous=name == LAST)
-            except CheckpointError as err:
-                error = f"{err}; training stopped at step {self.state.step}"
-        error = self.dist.broadcast(error)
-        if error:
-            raise CheckpointError(error)
+        if keep:
+            self.run_folder.write(f"epoch-{self.state.epoch:04d}.pt", {
+                "config": to_dict(self.config), "model": self.model.state_dict(),
+                "features": self.features.state_dict(), "state": to_dict(self.state)}, self.state.step)
+            self.run_folder.keep_last_epochs(keep)
 
     def resume(self, path: str | Path | None = None) -> None:
-        """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states.
-
-        Without a path: from the newest of last.pt and last.prev.pt that loads and verifies, logging why one was
-        skipped (a run killed between the two renames, a corrupt file). A path given is used as it is, or refused.
-        """
-        path, ckpt = (Path(path), load_checkpoint(path)) if path else self.latest_checkpoint()
-        self.model.load_state_dict(ckpt["model"])
-        self.features.load_state_dict(ckpt["features"])
-        if self.loader_features is not None:
-            self.loader_features.load_state_dict(ckpt["features"])
+        """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states: from `path`, or
+        else from the newest of last.pt and last.prev.pt that loads and verifies (checkpoint.load_latest)."""
+        path, ckpt = (Path(path), load_checkpoint(path)) if path else load_latest(self.out_dir, self.log)
+        self.load_weights(ckpt)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -321,42 +393,24 @@ class Trainer:
         self.log(f"resumed from {path} at step {self.state.step} (epoch {self.state.epoch}, "
                  f"batch {self.state.batch_in_epoch})")
 
-    def latest_checkpoint(self) -> tuple[Path, dict[str, Any]]:
-        """The newest of last.pt and last.prev.pt that loads and verifies."""
-        problems = []
-        for path in (self.out_dir / LAST, previous_path(self.out_dir / LAST)):
-            try:
-                return path, load_checkpoint(path)
-            except CheckpointError as err:
-                self.log(f"skipping {err}")
-                problems.append(str(err))
-        raise CheckpointError(f"{self.out_dir}: no checkpoint to resume from ({'; '.join(problems)})")
-
     # -- one optimizer step -----------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> StepResult:
         """Forward, CTC loss, backward, clip, step; the same decisions on every process."""
-        cfg = self.config.train
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             if batch.features is None:
                 feats, frames = self.features(batch.waveforms, batch.lengths)
             else:
                 feats, frames = batch.features, batch.frames
             log_probs, out_lengths = self.network(self.augment(feats), frames)
-        # zero_infinity: an impossible alignment (target longer than the frames, or repeated letters that need
-        # more blank frames than there are) gives 0 instead of inf and no gradient.
-        losses = F.ctc_loss(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths,
-                            blank=self.vocab.blank_id, reduction="none", zero_infinity=True)
-        # CTC cannot emit a target longer than its frames; such utterances (too fast, or mislabelled) are
-        # dropped and counted.
-        ok = batch.target_lengths <= out_lengths
-        local_sum = (losses / batch.target_lengths.clamp(min=1))[ok].sum()
+        local_sum, ok = ctc_loss_sum(log_probs, out_lengths, batch, self.vocab.blank_id)
         finite = bool(torch.isfinite(local_sum))
         # One collective per step: totals over all processes, so every process takes the same decisions, including
         # whether to stop after this step when any of them got a signal (they then save and return together).
+        received = self.stop_requests.received
         n_ok, n_dropped, n_nonfinite, loss_sum, audio_samples, n_sigterm, n_sigint = self.dist.all_reduce_sum(
             [float(ok.sum()), float((~ok).sum()), float(not finite), float(local_sum.detach()) if finite else 0.0,
-             float(batch.lengths.sum()), float(self.signal_received == signal.SIGTERM),
-             float(self.signal_received == signal.SIGINT)], self.device)
+             float(batch.lengths.sum()), float(received == signal.SIGTERM), float(received == signal.SIGINT)],
+            self.device)
         if n_sigterm or n_sigint:
             self.stopped_by = signal.SIGTERM if n_sigterm else signal.SIGINT
         self.state.dropped_short += int(n_dropped)
@@ -369,10 +423,9 @@ class Trainer:
             return StepResult(None, None, audio_seconds)
         # Sum over this process's utterances, scaled so that DDP's gradient average over processes equals the
         # gradient of the mean over all utterances of the global batch (exactly what one process would compute).
-        loss = local_sum * (self.dist.world_size / n_ok)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(local_sum * (self.dist.world_size / n_ok)).backward()
         self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
         if not torch.isfinite(grad_norm):  # gradients are identical on all processes after DDP's all-reduce
             self.state.skipped_nonfinite += 1
             self.optimizer.zero_grad(set_to_none=True)
@@ -383,39 +436,21 @@ class Trainer:
         self.scheduler.step()
         return StepResult(loss_sum / n_ok, float(grad_norm), audio_seconds)
 
-    # -- evaluation -------------------------------------------------------------------------------------------
-    def evaluate_dev(self) -> tuple[float, float]:
-        self.model.eval()
-        transcriber = Transcriber(self.model, self.features, self.vocab, str(self.device))
-        report = evaluate_manifest(transcriber, self.dev_entries)
-        self.model.train()
-        return report.wer, report.cer
-
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self) -> TrainState:
         cfg = self.config.train
-        main = self.dist.is_main
-        if main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            effective = yaml.safe_dump(to_dict(self.config), sort_keys=False)
-            (self.out_dir / "config.yaml").write_text(effective)
-            self.log(effective.rstrip())
-        self.log(f"model: {self.model.num_parameters():,} parameters; device {self.device}"
-                 f"{f' x {self.dist.world_size} processes' if self.dist.enabled else ''}; "
-                 f"{len(self.train_set)} training utterances ({sum(self.train_set.durations()) / 3600:.2f} h) "
-                 f"in {self.sampler.num_batches} batches per epoch per process; "
-                 f"{self.state.skipped_long} skipped as too long")
-        tracker = Tracker(self.out_dir, cfg.tensorboard) if main else None
+        start_run_folder(self)
+        tracker = Tracker(self.out_dir, cfg.tensorboard) if self.dist.is_main else None
         max_steps = cfg.max_steps or self.total_steps
         try:
-            with self.stop_on_signals():
+            with self.stop_requests:
                 while self.state.epoch < cfg.epochs and self.state.step < max_steps:
-                    self.train_epoch(max_steps, tracker)
+                    train_one_epoch(self, max_steps, tracker)
                     if self.stopped_by or self.state.batch_in_epoch < self.sampler.num_batches:
                         break  # a signal, or max_steps reached mid-epoch; train_epoch saved last.pt
                     self.state.epoch += 1
                     self.state.batch_in_epoch = 0
-                    if self.end_epoch(tracker):
+                    if end_epoch(self, tracker):
                         break
                 if not self.dev_entries and not self.stopped_by:
                     self.save("best.pt")
@@ -427,100 +462,94 @@ class Trainer:
                  f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches")
         return self.state
 
-    @contextlib.contextmanager
-    def stop_on_signals(self) -> Iterator[None]:
-        """While training, SIGINT/SIGTERM ask it to stop: train_step makes all processes agree on the step (the one
-        under way, or the next when the signal comes after its collective), train_epoch saves last.pt after it and
-        run returns with stopped_by set. A second signal gets the handler from before, for when waiting hangs."""
-        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-            yield
-            return
-        before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+def start_run_folder(trainer: Trainer) -> None:
+    """Write the effective config into the run folder and say what is about to run."""
+    if trainer.dist.is_main:
+        trainer.out_dir.mkdir(parents=True, exist_ok=True)
+        effective = yaml.safe_dump(to_dict(trainer.config), sort_keys=False)
+        (trainer.out_dir / "config.yaml").write_text(effective)
+        trainer.log(effective.rstrip())
+    trainer.log(f"model: {trainer.model.num_parameters():,} parameters; device {trainer.device}"
+             f"{f' x {trainer.dist.world_size} processes' if trainer.dist.enabled else ''}; "
+             f"{len(trainer.train_set)} training utterances ({sum(trainer.train_set.durations()) / 3600:.2f} h) "
+             f"in {trainer.sampler.num_batches} batches per epoch per process; "
+             f"{trainer.state.skipped_long} skipped as too long")
 
-        def restore() -> None:
-            for s, handler in before.items():
-                signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
-        def request_stop(signum: int, frame: Any) -> None:  # no printing: it could re-enter a print in progress
-            if self.signal_received is None:
-                self.signal_received = signum
-                return
-            restore()
-            signal.raise_signal(signum)
+def train_one_epoch(trainer: Trainer, max_steps: int, tracker: Tracker | None) -> None:
+    """Train the rest of the current epoch (or up to max_steps, or a stop request), saving last.pt as configured."""
+    cfg = trainer.config.train
+    trainer.sampler.set_epoch(trainer.state.epoch, trainer.state.batch_in_epoch)
+    trainer.train_set.set_epoch(trainer.state.epoch)
+    trainer.model.train()
+    trainer.augment.train()
+    bar = tqdm(total=trainer.sampler.num_batches, initial=trainer.state.batch_in_epoch, desc=f"epoch {trainer.state.epoch}",
+               unit="batch", dynamic_ncols=True, leave=False, disable=not trainer.dist.is_main)
+    audio_seconds, started = 0.0, time.perf_counter()
+    for batch in epoch_batches(trainer):
+        result = trainer.train_step(batch.to(trainer.device))
+        trainer.state.step += 1
+        trainer.state.batch_in_epoch += 1
+        audio_seconds += result.audio_seconds
+        speed = audio_seconds / (time.perf_counter() - started)
+        bar.update()
+        bar.set_postfix(loss=f"{result.loss:.3f}" if result.loss is not None else "skip",
+                        audio_s_per_s=f"{speed:.0f}")
+        if tracker and trainer.state.step % cfg.log_every_steps == 0:
+            tracker.write({"step": trainer.state.step, "loss": result.loss, "grad_norm": result.grad_norm,
+                           "lr": trainer.scheduler.get_last_lr()[0], "audio_s_per_s": round(speed, 1)})
+        done = bool(trainer.stopped_by) or trainer.state.step >= max_steps
+        if done or cfg.save_every_steps and trainer.state.step % cfg.save_every_steps == 0:
+            trainer.save(LAST)
+        if done:
+            break
+    bar.close()
 
-        for s in STOP_SIGNALS:
-            if before[s] is not signal.SIG_IGN:  # ignored by whoever started us (a background job's SIGINT): stays so
-                signal.signal(s, request_stop)
-        try:
-            yield
-        finally:
-            restore()
 
-    def end_epoch(self, tracker: Tracker | None) -> bool:
-        """Score dev, keep best/last/epoch checkpoints; True when early stopping ends training."""
-        cfg = self.config.train
-        record: dict[str, Any] = {"epoch": self.state.epoch, "step": self.state.step}
-        if self.state.epoch % cfg.dev_every_epochs and self.state.epoch < cfg.epochs:
-            self.save(LAST)
-            return False
-        improved = False
-        if self.dev_entries:
-            scores = self.evaluate_dev() if self.dist.is_main else None
-            wer, cer = self.dist.broadcast(scores)  # the others wait while rank 0 scores
-            record |= {"dev_wer": wer, "dev_cer": cer}
-            self.log(f"epoch {self.state.epoch}: step {self.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
-            improved = wer < self.state.best_dev_wer
-            if improved:
-                self.state.best_dev_wer = wer
-                self.state.epochs_without_improvement = 0
-                self.save("best.pt")
-            else:
-                self.state.epochs_without_improvement += 1
-        self.save(LAST)
-        self.save_epoch_checkpoint()
-        if tracker:
-            tracker.write(record)
-        patience = cfg.early_stop_patience
-        if patience and self.dev_entries and self.state.epochs_without_improvement >= patience:
-            self.log(f"early stop: dev WER has not improved for {patience} epochs (best {self.state.best_dev_wer:.2%})")
-            return True
+def epoch_batches(trainer: Trainer) -> Iterator[Batch]:
+    """The rest of the epoch's batches, from the loader or cut on the device (train.data_on_device)."""
+    if trainer.device_corpus is None:
+        yield from trainer.loader
+        return
+    for number, indices in enumerate(trainer.sampler, start=trainer.sampler.start_batch):
+        yield trainer.device_corpus.batch(indices, trainer.state.epoch, number)
+
+
+def end_epoch(trainer: Trainer, tracker: Tracker | None) -> bool:
+    """Score dev, keep best/last/epoch checkpoints; True when early stopping ends training."""
+    cfg = trainer.config.train
+    record: dict[str, Any] = {"epoch": trainer.state.epoch, "step": trainer.state.step}
+    if trainer.state.epoch % cfg.dev_every_epochs and trainer.state.epoch < cfg.epochs:
+        trainer.save(LAST)
         return False
+    if trainer.dev_entries:
+        scores = score_dev(trainer) if trainer.dist.is_main else None
+        wer, cer = trainer.dist.broadcast(scores)  # the others wait while rank 0 scores
+        record |= {"dev_wer": wer, "dev_cer": cer}
+        trainer.log(f"epoch {trainer.state.epoch}: step {trainer.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
+        if wer < trainer.state.best_dev_wer:
+            trainer.state.best_dev_wer, trainer.state.epochs_without_improvement = wer, 0
+            trainer.save("best.pt")
+        else:
+            trainer.state.epochs_without_improvement += 1
+    trainer.save(LAST)
+    trainer.save_epoch_checkpoint()
+    if tracker:
+        tracker.write(record)
+    patience = cfg.early_stop_patience
+    if patience and trainer.dev_entries and trainer.state.epochs_without_improvement >= patience:
+        trainer.log(f"early stop: dev WER has not improved for {patience} epochs (best {trainer.state.best_dev_wer:.2%})")
+        return True
+    return False
 
-    def epoch_batches(self) -> Iterator[Batch]:
-        """The rest of the epoch's batches, from the loader or cut on the device (train.data_on_device)."""
-        if self.device_corpus is None:
-            yield from self.loader
-            return
-        for number, indices in enumerate(self.sampler, start=self.sampler.start_batch):
-            yield self.device_corpus.batch(indices, self.state.epoch, number)
 
-    def train_epoch(self, max_steps: int, tracker: Tracker | None) -> None:
-        cfg = self.config.train
-        self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch)
-        self.train_set.set_epoch(self.state.epoch)
-        self.model.train()
-        self.augment.train()
-        bar = tqdm(total=self.sampler.num_batches, initial=self.state.batch_in_epoch, desc=f"epoch {self.state.epoch}",
-                   unit="batch", dynamic_ncols=True, leave=False, disable=not self.dist.is_main)
-        audio_seconds, started = 0.0, time.perf_counter()
-        for batch in self.epoch_batches():
-            result = self.train_step(batch.to(self.device))
-            self.state.step += 1
-            self.state.batch_in_epoch += 1
-            audio_seconds += result.audio_seconds
-            speed = audio_seconds / (time.perf_counter() - started)
-            bar.update()
-            bar.set_postfix(loss=f"{result.loss:.3f}" if result.loss is not None else "skip",
-                            audio_s_per_s=f"{speed:.0f}")
-            if tracker and self.state.step % cfg.log_every_steps == 0:
-                tracker.write({"step": self.state.step, "loss": result.loss, "grad_norm": result.grad_norm,
-                               "lr": self.scheduler.get_last_lr()[0], "audio_s_per_s": round(speed, 1)})
-            done = bool(self.stopped_by) or self.state.step >= max_steps
-            if done or cfg.save_every_steps and self.state.step % cfg.save_every_steps == 0:
-                self.save(LAST)
-            if done:
-                break
-        bar.close()
+def score_dev(trainer: Trainer) -> tuple[float, float]:
+    """Greedy dev WER and CER of the model as it stands (rank 0)."""
+    trainer.model.eval()
+    try:
+        return dev_scores(trainer.model, trainer.features, trainer.vocab, trainer.dev_entries, trainer.device)
+    finally:
+        trainer.model.train()
 
 
 class Tracker:

@@ -8,24 +8,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, load_audio, stream_audio
-from .checkpoint import build_model, is_release, load_trained
+from .alignment import word_timings
+from .audio import load_audio
+from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
 from .config import resolve_device
-from .decoding import DecodeConfig, build_decoder, ids_to_text, word_timings
+from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
-from .model import BiLSTMCTC, quantize_int8
-from .segmenter import AudioSegment, SegmenterConfig, SpeechSegmenter, segment_blocks
+from .model import BiLSTMCTC, batched_outputs, network_outputs, quantize_int8
+from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 Source = str | os.PathLike[str] | np.ndarray
 
 
@@ -42,7 +41,12 @@ class _Pending:
 
 
 class Transcriber:
-    """A model, its feature extractor and a decoder, ready to turn audio into text."""
+    """A model, its feature extractor and its decoders, ready to turn audio into text.
+
+    Every transcribing method takes the decoding settings of that call (`decoding=`; default: the `decoding` given
+    at construction, greedy unless set), so one Transcriber can serve callers that decode differently, from several
+    threads at once. The decoders of the last few settings stay built (asr.decoding.Decoders).
+    """
 
     def __init__(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel, vocab: Vocabulary, device: str = "cpu",
                  decoding: DecodeConfig | None = None, segmenter: SegmenterConfig | None = None) -> None:
@@ -54,49 +58,26 @@ class Transcriber:
         # Seconds per network output frame: the feature hop times the model's subsampling.
         self.frame_s = features.config.hop_length * model.subsampling.factor / self.sample_rate
         self.segmenter = segmenter or SegmenterConfig()
-        self.set_decoding(decoding or DecodeConfig())
+        self.decoding = decoding or DecodeConfig()  # for calls that give none
+        self.decoders = Decoders(vocab)
         # Beam search with the language model a release ships and the weights tuned for it (see load_model).
         self.recommended_decoding: DecodeConfig | None = None
 
-    def set_decoding(self, decoding: DecodeConfig) -> None:
-        """Switch decoders (greedy, beam search with LM, hotwords); building one may load an LM."""
-        self.decoding = decoding
-        self.decoder = build_decoder(self.vocab, decoding)
+    def decoder(self, decoding: DecodeConfig | None = None) -> Decoder:
+        """The decoder for these settings (default: self.decoding); the first use of beam settings builds it."""
+        return self.decoders.get(decoding or self.decoding)
 
-    @torch.inference_mode()
     def log_probs(self, waveforms: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-frame log-probabilities (batch, frames, vocab) and valid frame counts for 16 kHz waveforms."""
-        lengths = torch.tensor([len(w) for w in waveforms])
-        batch = torch.zeros(len(waveforms), int(lengths.max()))
-        for i, w in enumerate(waveforms):
-            batch[i, : len(w)] = torch.from_numpy(np.asarray(w, dtype=np.float32))
-        feats, frames = self.features(batch.to(self.device), lengths.to(self.device))
-        log_probs, out_lengths = self.model(feats, frames)
-        return log_probs.float().cpu(), out_lengths.cpu()
+        return network_outputs(self.features, self.model, waveforms, self.device)
 
     def _batched_log_probs(self, waveforms: Sequence[np.ndarray], batch_seconds: float) -> list[torch.Tensor]:
         """Valid log-probs (frames, vocab) of each waveform, batching similar lengths; input order kept."""
-        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
-        outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
-        start = 0
-        while start < len(order):
-            end = start + 1
-            # Sorted ascending: the padded batch costs count x the newest (longest) item.
-            while end < len(order) and (end - start + 1) * len(waveforms[order[end]]) <= batch_seconds * self.sample_rate:
-                end += 1
-            chunk = order[start:end]
-            log_probs, lengths = self.log_probs([waveforms[i] for i in chunk])
-            for row, i in enumerate(chunk):
-                outputs[i] = log_probs[row, : int(lengths[row])]
-            start = end
-        return outputs
+        return batched_outputs(self.features, self.model, waveforms, self.device, batch_seconds * self.sample_rate)
 
-    def _ids(self, log_probs: torch.Tensor) -> list[int]:
-        return self.decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
-
-    def transcribe_waveforms(self, waveforms: Sequence[np.ndarray], batch_seconds: float = 120.0) -> list[str]:
-        """Text of each waveform decoded whole, as the model was trained (short utterances: evaluation, tests)."""
-        return [ids_to_text(self.vocab, self._ids(lp)) for lp in self._batched_log_probs(waveforms, batch_seconds)]
+    @staticmethod
+    def _ids(decoder: Decoder, log_probs: torch.Tensor) -> list[int]:
+        return decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
 
     def log_probs_of_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
                            files_per_group: int = 256) -> list[torch.Tensor]:
@@ -107,62 +88,72 @@ class Transcriber:
             outputs.extend(self._batched_log_probs(group, batch_seconds))
         return outputs
 
-    def transcribe_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0) -> list[str]:
+    def transcribe_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
+                         decoding: DecodeConfig | None = None) -> list[str]:
         """Text of each (short) file decoded whole, without segmentation: what `asr evaluate` scores."""
-        return [ids_to_text(self.vocab, self._ids(lp)) for lp in self.log_probs_of_files(paths, batch_seconds)]
+        decoder = self.decoder(decoding)
+        return [ids_to_text(self.vocab, self._ids(decoder, lp)) for lp in self.log_probs_of_files(paths, batch_seconds)]
 
-    def transcribe(self, source: Source, sample_rate: int | None = None) -> Transcript:
+    def transcribe(self, source: Source, sample_rate: int | None = None,
+                   decoding: DecodeConfig | None = None) -> Transcript:
         """Transcribe a file (any length) or a numpy array with its sample_rate: text, segments, timed words."""
-        result = next(self.transcribe_many([source], sample_rate=sample_rate))
+        result = next(self.transcribe_many([source], sample_rate=sample_rate, decoding=decoding))
         if isinstance(result, AudioError):
             raise result
         return result
 
     def transcribe_many(self, sources: Iterable[Source], batch_seconds: float = 120.0,
-                        sample_rate: int | None = None) -> Iterator[Transcript | AudioError]:
+                        sample_rate: int | None = None, decoding: DecodeConfig | None = None
+                        ) -> Iterator[Transcript | AudioError]:
         """Transcripts of many sources, in input order; an unreadable source yields its AudioError instead, and
         the others go on. Segments of consecutive sources share batches, so short files run as fast as long ones."""
+        decoder = self.decoder(decoding)
         pending: dict[int, _Pending] = {}
         batch: list[tuple[int, AudioSegment]] = []
         next_out = 0
         for index, source in enumerate(sources):
             state = pending[index] = _Pending("" if isinstance(source, np.ndarray) else str(source))
             try:
-                for segment, duration in _segments_with_duration(source, sample_rate, self.segmenter):
-                    if segment is None:
-                        state.duration = duration
-                        continue
+                segments = segment_audio(source, sample_rate, self.segmenter)
+                for segment in segments:
                     batch.append((index, segment))
                     state.queued += 1
                     if sum(len(s.audio) for _, s in batch) >= batch_seconds * self.sample_rate:
-                        self._run(batch, pending, batch_seconds)
+                        self._run(batch, pending, batch_seconds, decoder)
                         batch = []
+                state.duration = segments.duration
             except AudioError as err:
                 state.error = err
             state.read = True
             while next_out in pending and pending[next_out].read and not pending[next_out].queued:
                 yield self._finish(pending.pop(next_out))
                 next_out += 1
-        self._run(batch, pending, batch_seconds)
+        self._run(batch, pending, batch_seconds, decoder)
         while next_out in pending:
             yield self._finish(pending.pop(next_out))
             next_out += 1
 
-    def decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float = 120.0) -> list[Segment | None]:
+    def decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float = 120.0,
+                        decoding: DecodeConfig | None = None) -> list[Segment | None]:
         """Decode speech segments (from asr.segmenter) into timed Segments, keeping the words in each one's own
         region; None for a segment with no word of its own."""
+        return self._decode_segments(segments, batch_seconds, self.decoder(decoding))
+
+    def _decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float, decoder: Decoder
+                         ) -> list[Segment | None]:
         results: list[Segment | None] = []
         for segment, log_probs in zip(segments, self._batched_log_probs([s.audio for s in segments], batch_seconds)):
-            words = word_timings(log_probs, self._ids(log_probs), self.vocab, self.frame_s, segment.start)
+            words = word_timings(log_probs, self._ids(decoder, log_probs), self.vocab, self.frame_s, segment.start)
             # A forced cut overlaps its neighbour: each word belongs to the segment whose region holds its middle.
             words = [w for w in words if segment.own_start <= (w.start + w.end) / 2 < segment.own_end]
             text = " ".join(w.word for w in words)
             results.append(Segment(words[0].start, words[-1].end, text, words) if words else None)
         return results
 
-    def _run(self, batch: list[tuple[int, AudioSegment]], pending: dict[int, _Pending], batch_seconds: float) -> None:
+    def _run(self, batch: list[tuple[int, AudioSegment]], pending: dict[int, _Pending], batch_seconds: float,
+             decoder: Decoder) -> None:
         """Decode a batch of segments and file them by source."""
-        for (index, _), segment in zip(batch, self.decode_segments([s for _, s in batch], batch_seconds)):
+        for (index, _), segment in zip(batch, self._decode_segments([s for _, s in batch], batch_seconds, decoder)):
             state = pending[index]
             state.queued -= 1
             if state.error is None and segment is not None:
@@ -174,22 +165,6 @@ class Transcriber:
             return state.error
         segments = sorted(state.segments, key=lambda s: s.start)
         return Transcript(" ".join(s.text for s in segments), segments, round(state.duration, 3), state.name)
-
-
-def _segments_with_duration(source: Source, sample_rate: int | None, config: SegmenterConfig
-                            ) -> Iterator[tuple[AudioSegment | None, float]]:
-    """(segment, 0) for each speech segment of a source read block by block, then (None, its duration in s)."""
-    samples = 0
-
-    def counted(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        nonlocal samples
-        for block in blocks:
-            samples += len(block)
-            yield block
-
-    for segment in segment_blocks(counted(stream_audio(source, sample_rate)), SpeechSegmenter(config)):
-        yield segment, 0.0
-    yield None, samples / SAMPLE_RATE
 
 
 def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from .atomic import atomic_open
 from .transcript import Segment, Transcript, Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
@@ -133,7 +134,8 @@ def write_transcript(transcript: Transcript, output_dir: str | os.PathLike[str],
     paths = []
     for fmt in chosen:
         path = output_dir / f"{stem}.{fmt}"
-        _write_atomic(path, render(transcript, fmt, limits))
+        with atomic_open(path) as f:
+            f.write(render(transcript, fmt, limits))
         paths.append(path)
     return paths
 
@@ -232,15 +234,3 @@ def _unique_stem(stem: str, taken: set[str]) -> str:
     return name
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a hidden temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -36,9 +36,9 @@ import soundfile  # noqa: E402
 import yaml  # noqa: E402
 
 from asr.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from asr.augment import CODECS, AugmentConfig, WaveformAugment, check_config  # noqa: E402
+from asr.augment import CODECS, AugmentConfig, WaveformAugment  # noqa: E402
 from asr.config import load_config  # noqa: E402
-from asr.errors import ASRError  # noqa: E402
+from asr.errors import exit_status  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 
 SENTENCES = [
@@ -96,9 +96,7 @@ def speak(folder: Path) -> list[Path]:
 
 def augment_config(keys: dict) -> AugmentConfig:
     """An AugmentConfig from keys, checked as a config file's would be (the mix's key=value changes)."""
-    config = load_config(AugmentConfig, None, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
-    check_config(config)
-    return config
+    return load_config(AugmentConfig, None, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
 
 
 def single_rows() -> list[tuple[str, dict]]:
@@ -215,7 +213,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ASRError as err:
-        sys.exit(f"error: {err}")
+    sys.exit(exit_status(sys.argv[0], main))

@@ -36,9 +36,9 @@ from torch import nn
 from asr.augment import coloured_noise
 from asr.config import load_config, resolve_device
 from asr.data import Batch, collate
-from asr.errors import ASRError
+from asr.errors import exit_status
 from asr.manifest import write_manifest
-from asr.train import ExperimentConfig, Trainer
+from asr.train import ExperimentConfig, Trainer, epoch_batches
 
 DEFAULT_CONFIG = "recipes/synthetic/bundled.yaml"
 UTTERANCE_S = (2.0, 8.0)  # stand-in utterance lengths, like the synthetic corpus
@@ -174,7 +174,7 @@ def time_bare_lstm(trainer: Trainer, batches: list[tuple[Batch, float]], args: a
 
 def time_with_loader(trainer: Trainer, args: argparse.Namespace) -> Timing:
     """The Trainer's batches (its DataLoader's, or cut on the device with train.data_on_device), epoch after epoch in
-    shuffled order, feeding train_step as Trainer.train_epoch does."""
+    shuffled order, feeding train_step as train.train_one_epoch does."""
     sample_rate = trainer.config.features.sample_rate
 
     def loader_batches() -> Iterator[Batch]:
@@ -182,7 +182,7 @@ def time_with_loader(trainer: Trainer, args: argparse.Namespace) -> Timing:
             trainer.state.epoch = epoch
             trainer.sampler.set_epoch(epoch)
             trainer.train_set.set_epoch(epoch)
-            yield from trainer.epoch_batches()
+            yield from epoch_batches(trainer)
 
     batches = loader_batches()
 
@@ -354,7 +354,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ASRError as err:
-        sys.exit(f"error: {err}")
+    sys.exit(exit_status(sys.argv[0], main))

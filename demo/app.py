@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,24 +24,20 @@ MAX_UPLOAD_S = 600.0  # 10 minutes: an upload is transcribed in one go while the
 MAX_RECORDING_S = 300.0
 STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at most one live segment (12 s)
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
-# Decoders kept built: each hotword list gets its own (with its own trie of the lexicon, about 180 MB for the bundled
-# model's 150,000 words; the binary LM is memory-mapped and shared), so visitors typing hotwords would otherwise grow
-# the server without bound.
-MAX_DECODERS = 4
 # Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
 # 48 kHz chunks): every 10 minutes, delete those over an hour old, or a long-running demo fills its disk.
 CACHE_SWEEP_S, CACHE_MAX_AGE_S = 600, 3600
 
 
 class Engine:
-    """The model shared by every session, with a decoder per setting (the most recently used few kept built);
-    one request decodes at a time."""
+    """The model shared by every session. Each request brings its own decoding settings (the transcriber keeps the
+    decoders of the last few built: each hotword list has its own trie of the lexicon); requests run one at a time,
+    so concurrent visitors share the CPU's threads instead of oversubscribing them."""
 
     def __init__(self, transcriber: Transcriber, model_name: str) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
         self.lock = threading.Lock()
-        self._decoders: OrderedDict[tuple, object] = OrderedDict()
 
     def decoding(self, method: str, hotwords: str) -> DecodeConfig:
         words = [w.strip() for w in (hotwords or "").split(",") if w.strip()]
@@ -51,18 +46,51 @@ class Engine:
         base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
         return replace(base, hotwords=words)
 
-    def use(self, config: DecodeConfig) -> None:
-        """Switch the shared transcriber to a decoder for config (built, or reused from the last MAX_DECODERS
-        used). Call under the lock."""
-        key = (config.method, config.lm, tuple(config.hotwords))
-        if key not in self._decoders:
-            self.transcriber.set_decoding(config)
-            self._decoders[key] = self.transcriber.decoder
-            if len(self._decoders) > MAX_DECODERS:
-                self._decoders.popitem(last=False)
-        self._decoders.move_to_end(key)
-        self.transcriber.decoder = self._decoders[key]
-        self.transcriber.decoding = config
+    def start(self, state: Dictation | None) -> tuple[Dictation, str, str]:
+        """A new dictation when the microphone starts."""
+        return Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
+
+    def stream(self, chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
+               ) -> tuple[str, Dictation, str]:
+        """A microphone chunk: the text so far, decoded as the settings say."""
+        state = state or Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S)
+        if chunk is None:
+            return state.text, state, "Listening…"
+        try:
+            with self.lock:
+                text = state.push(*chunk, decoding=self.decoding(how, hot))
+        except ASRError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return text, state, f"Listening: {state.duration_s:.1f} s heard"
+
+    def stop(self, state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
+        """The microphone stopped: settle what is open and show the whole transcript."""
+        if state is None:
+            return "", None, ""
+        try:
+            with self.lock:
+                result = state.finish(self.decoding(how, hot))
+        except ASRError as err:
+            raise gr.Error(str(err), print_exception=False) from None
+        return result.text, None, f"Done: {result.duration:.1f} s transcribed"
+
+    def transcribe_upload(self, path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
+        """An uploaded file: its transcript, its words with times, and the picture."""
+        if not path:
+            raise gr.Error("Choose or record an audio file first.", print_exception=False)
+        try:
+            audio = load_audio(path)
+            if len(audio) > MAX_UPLOAD_S * 16000:
+                raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
+                               f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
+                               print_exception=False)
+            with self.lock:
+                result = self.transcriber.transcribe(audio, 16000, decoding=self.decoding(how, hot))
+                image = spectrogram_with_spikes(self.transcriber, audio, px_per_second=150)
+        except ASRError as err:
+            raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
+        rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
+        return result.text, rows, image
 
     def describe(self) -> str:
         lm = self.transcriber.recommended_decoding
@@ -104,61 +132,17 @@ def build_app(engine: Engine) -> gr.Blocks:
             picture = gr.Image(label="Log-mel spectrogram, and the characters the network fires on (blue spikes; "
                                      "grey: probability of blank)", type="pil", elem_id="picture", interactive=False)
 
-        def start(state: Dictation | None) -> tuple[Dictation, str, str]:
-            return Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
-
-        def stream(chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
-                   ) -> tuple[str, Dictation, str]:
-            state = state or Dictation(engine.transcriber, max_duration_s=MAX_RECORDING_S)
-            if chunk is None:
-                return state.text, state, "Listening…"
-            try:
-                with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    text = state.push(*chunk)
-            except ASRError as err:
-                raise gr.Error(str(err), print_exception=False) from None
-            return text, state, f"Listening: {state.duration_s:.1f} s heard"
-
-        def stop(state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
-            if state is None:
-                return "", None, ""
-            try:
-                with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    result = state.finish()
-            except ASRError as err:
-                raise gr.Error(str(err), print_exception=False) from None
-            return result.text, None, f"Done: {result.duration:.1f} s transcribed"
-
-        def transcribe_upload(path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
-            if not path:
-                raise gr.Error("Choose or record an audio file first.", print_exception=False)
-            try:
-                audio = load_audio(path)
-                if len(audio) > MAX_UPLOAD_S * 16000:
-                    raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
-                                   f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
-                                   print_exception=False)
-                with engine.lock:
-                    engine.use(engine.decoding(how, hot))
-                    result = engine.transcriber.transcribe(audio, 16000)
-                    image = spectrogram_with_spikes(engine.transcriber, audio, px_per_second=150)
-            except ASRError as err:
-                raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
-            rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
-            return result.text, rows, image
-
         # API names for gradio_client (benchmarks/demo_load.py, tests/test_demo_load.py); the browser calls by index.
-        mic.start_recording(start, inputs=[session], outputs=[session, live, status], api_name="dictation_start")
-        mic.stream(stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
+        mic.start_recording(engine.start, inputs=[session], outputs=[session, live, status],
+                            api_name="dictation_start")
+        mic.stream(engine.stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
                    stream_every=STREAM_EVERY_S, time_limit=int(MAX_RECORDING_S) + 30, concurrency_limit=None,
                    show_progress="hidden", api_name="dictation_stream")
-        mic.stop_recording(stop, inputs=[session, method, hotwords], outputs=[live, session, status],
+        mic.stop_recording(engine.stop, inputs=[session, method, hotwords], outputs=[live, session, status],
                            api_name="dictation_stop")
-        run.click(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+        run.click(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
                   api_name="transcribe")
-        upload.upload(transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
+        upload.upload(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
                       api_name="transcribe_on_upload", api_visibility="undocumented")
     return app
 

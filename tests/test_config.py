@@ -25,6 +25,16 @@ def test_yaml_and_overrides(tmp_path):
         ("", ["train.epochs"], "expected key=value"),
         ("", ["nosuchsection.x=1"], "unknown key"),
         ("train: {epochs: 2\n", [], "invalid YAML"),
+        ("", ["features.normalize=x"], "features.normalize must be 'utterance', 'global' or 'none', got 'x'"),
+        ("", ["features.win_ms=50"], "features.win_ms 50.0 must give a window of 1..n_fft"),
+        ("", ["model.hidden_size=0"], "model.hidden_size must be at least 1, got 0"),
+        ("", ["model.subsampling=pool"], "model.subsampling must be 'stack' or 'conv'"),
+        ("", ["model.dropout=1"], r"model.dropout must be in \[0, 1\)"),
+        ("", ["spec_augment.time_masks=-1"], "spec_augment.time_masks must not be negative"),
+        ("", ["augment.pitch_prob=2"], r"augment.pitch_prob must be a probability in \[0, 1\], got 2.0"),
+        ("", ["train.lr=0"], "train.lr must be positive, got 0.0"),
+        ("", ["train.epochs=0"], "train.epochs must be at least 1, got 0"),
+        ("", ["train.precision=fp8"], "train.precision must be bf16, fp16 or fp32, got 'fp8'"),
     ],
 )
 def test_bad_configs_raise_config_error(tmp_path, text, overrides, message):
@@ -37,3 +47,15 @@ def test_bad_configs_raise_config_error(tmp_path, text, overrides, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(ExperimentConfig, tmp_path / "nope.yaml")
+
+
+def test_cli_refuses_a_bad_value_in_one_line_before_reading_any_data(tmp_path, capsys):
+    """A config checks itself when it is built, so a wrong value is reported before the manifest is even read."""
+    from asr.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text("train:\n  train_manifest: missing.jsonl\n")
+    assert main(["train", str(config), f"train.out_dir={tmp_path / 'run'}", "features.normalize=x"]) == 1
+    err = capsys.readouterr().err
+    assert err == "asr train: error: features.normalize must be 'utterance', 'global' or 'none', got 'x'\n"
+    assert not (tmp_path / "run").exists()

@@ -2,9 +2,10 @@ import pytest
 import torch
 
 import asr
-from asr.decoding import DecodeConfig, GreedyDecoder, build_decoder, word_timings
+from asr.alignment import word_timings
+from asr.decoding import DecodeConfig, Decoders, GreedyDecoder, build_decoder
+from asr.decoding.lm import KENLM_BINARY_MAGIC, build_ngram_lm, char_tokens, is_kenlm_binary
 from asr.errors import CheckpointError, ConfigError
-from asr.lm import KENLM_BINARY_MAGIC, build_ngram_lm, char_tokens, is_kenlm_binary
 from asr.text import Vocabulary
 
 
@@ -154,3 +155,28 @@ def test_binary_word_lm_with_its_lexicon():
     decoder = beam(Vocabulary(), lm=recommended.lm, lexicon=recommended.lexicon, lm_weight=1.0)
     assert one(decoder, log_probs) == "the sea"
     assert len(decoder.lexicon_words) >= 100_000
+
+
+def test_decoders_are_built_once_per_setting_and_only_the_last_few_are_kept(tmp_path):
+    vocab = Vocabulary()
+    lexicon = write_lines(tmp_path / "words.txt", ["call", "jon"])
+    decoders = Decoders(vocab, capacity=2)
+    settings = [DecodeConfig(), DecodeConfig("beam", lexicon=lexicon), DecodeConfig("beam", lexicon=lexicon,
+                                                                                    hotwords=["john"])]
+    first = decoders.get(settings[1])
+    assert decoders.get(DecodeConfig("beam", lexicon=lexicon)) is first  # an equal setting reuses its decoder
+    decoders.get(settings[0])
+    decoders.get(settings[2])  # a third setting evicts the least recently used one
+    assert len(decoders) == 2 and decoders.get(settings[1]) is not first
+
+
+def test_each_call_decodes_with_its_own_settings(tmp_path):
+    """One loaded model serves greedy and beam callers alike; a call's settings do not stick."""
+    vocab = Vocabulary()
+    frames = spell("call ") + [{"j": 0.9}, {"o": 0.9}, {"h": 0.3, "_": 0.6}] + spell("n")
+    log_probs = soft_posteriors(frames, vocab)
+    lexicon = write_lines(tmp_path / "words.txt", ["call", "jon"])
+    decoders = Decoders(vocab)
+    boosted = DecodeConfig("beam", lexicon=lexicon, hotwords=["John"], hotword_weight=3.0)
+    assert one(decoders.get(boosted), log_probs) == "call john"
+    assert one(decoders.get(DecodeConfig("beam", lexicon=lexicon)), log_probs) == "call jon"

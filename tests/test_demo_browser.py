@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import pytest
 import soundfile
 
 from asr.audio import load_audio
+from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package
+from demo.load import serve_demo
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs Playwright")
 
@@ -41,7 +41,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory):
-    with demo_load.serve_demo(tmp_path_factory.mktemp("demo") / "demo.log") as (url, _):
+    with serve_demo(tmp_path_factory.mktemp("demo") / "demo.log") as (url, _):
         yield url
 
 

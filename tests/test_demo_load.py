@@ -1,12 +1,11 @@
 """The demo under load and under bad requests, through gradio_client and raw HTTP on loopback: a bounded run of
-benchmarks/demo_load.py (three visitors uploading and dictating at once), oversize uploads, malformed requests.
+demo/load.py's visitors (three uploading and dictating at once), oversize uploads, malformed requests.
 The demo runs with ASR_DEMO_MAX_UPLOAD_MB=1, so an oversize file is small to make."""
 from __future__ import annotations
 
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,8 +18,9 @@ from gradio_client.exceptions import AppError
 
 from asr.evaluate import score
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import demo_load  # noqa: E402 - benchmarks/ is a folder of scripts, not a package
+from demo import load as demo_load
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
 GREEDY = demo_load.GREEDY
 MAX_UPLOAD_MB = 1

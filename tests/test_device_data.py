@@ -104,6 +104,7 @@ def _first_losses(corpus: Path, out: Path, *overrides: str) -> list[float]:
     return [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines() if "loss" in line]
 
 
+@pytest.mark.slow
 def test_training_on_the_device_equals_training_from_the_loader(tiny_corpus: Path, tmp_path: Path):
     loader = _first_losses(tiny_corpus, tmp_path / "loader")
     device = _first_losses(tiny_corpus, tmp_path / "device", "train.data_on_device=true")

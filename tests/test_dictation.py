@@ -6,10 +6,10 @@ import pytest
 
 import asr
 from asr.audio import load_audio, resample
+from asr.corpora.synthetic import Voice, synthesize
 from asr.dictation import Dictation
 from asr.errors import AudioError
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
 
 FIRST, SECOND = "the weather was fine all day", "we walked in the garden"
 

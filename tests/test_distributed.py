@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from asr.config import load_config
 from asr.data import collate
 from asr.train import ExperimentConfig, Trainer
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
 # Runs inside each torchrun process: train, then save this replica's weights and the batches it saw.
 WORKER = """

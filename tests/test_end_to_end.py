@@ -18,6 +18,8 @@ from asr.manifest import read_manifest
 from asr.text import DEFAULT_CHARS
 from asr.train import ExperimentConfig, Trainer
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 TINY = [
     "model.hidden_size=128",
     "model.num_layers=2",

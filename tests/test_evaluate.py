@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
-from asr.synthetic import Voice, synthesize
 
 
 def test_score_breaks_down_by_voice_family_and_source():
@@ -36,6 +36,7 @@ def test_score_without_labels_has_no_breakdown():
     assert set(unlabelled.by("family")) == {"piper", "(none)"}
 
 
+@pytest.mark.slow
 def test_cli_evaluate_prints_the_breakdown(tmp_path):
     lines = []
     for i, (voice, text) in enumerate([(Voice("espeak-ng", "en-us"), "the cat sat on the mat"),

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import asr
+from asr.corpora.synthetic import Voice, synthesize
 from asr.errors import ConfigError
 from asr.evaluate import score
 from asr.export import export_torchscript
 from asr.model import quantize_int8
-from asr.synthetic import Voice, synthesize
 
 SENTENCE = "the weather was fine all day"
 # Loading a TorchScript file is how users consume the export; torch marks torch.jit deprecated.

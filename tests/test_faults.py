@@ -5,7 +5,8 @@ Every "nothing is lost" claim is checked the strict way: the run that met the fa
 so the random streams must resume exactly too.
 
 The SIGKILL test kills `asr train` ASR_FAULT_KILLS times (default 3) in a run of ASR_FAULT_STEPS steps (default 30)
-at random steps and at random moments within them (checkpoint writes included); ASR_FAULT_SEED replays a draw.
+at random steps and at random moments within them (checkpoint writes included), drawn from ASR_FAULT_SEED (fixed
+by default; set it to try other kill points).
 A longer form: ASR_FAULT_KILLS=25 ASR_FAULT_STEPS=200 pytest tests/test_faults.py -k sigkill
 """
 from __future__ import annotations
@@ -36,9 +37,11 @@ from asr.config import load_config
 from asr.errors import CheckpointError
 from asr.train import ExperimentConfig, Trainer
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 KILLS = int(os.environ.get("ASR_FAULT_KILLS", "3"))
 STEPS = int(os.environ.get("ASR_FAULT_STEPS", "30"))
-SEED = int(os.environ.get("ASR_FAULT_SEED", random.randrange(10**6)))
+SEED = int(os.environ.get("ASR_FAULT_SEED", "20261127"))  # fixed, so a failure reruns the same way; vary it by hand
 
 # A tiny model on short batches (13 per epoch, so runs cross epoch boundaries); dropout and SpecAugment on.
 TINY = ["model.hidden_size=32", "model.num_layers=2", "train.num_workers=0", "train.max_batch_seconds=6",

@@ -48,6 +48,8 @@ from asr import AudioError, ManifestError
 from asr.audio import load_audio, stream_audio
 from asr.manifest import read_manifest
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
+
 EXAMPLES = int(os.environ.get("ASR_FUZZ_EXAMPLES", "0"))  # 0: each test's default
 TIME_LIMIT_S = 30.0  # one call; the slowest seen is well under 2 s (an ffmpeg fallback on a busy machine)
 ARTIFACTS = Path(os.environ.get("ASR_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts"))

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from asr.synthetic import Voice, synthesize
+from asr.corpora.synthetic import Voice, synthesize
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
 ROOT = Path(__file__).parents[1]
 ITERATIONS = int(os.environ.get("ASR_LEAK_ITERATIONS", 1000))
@@ -69,22 +71,22 @@ print(json.dumps({"warm_mb": warm, "samples_mb": samples, "seconds": time.perf_c
 HOTWORDS = PRELUDE + """
 import asr
 from asr.audio import load_audio
-from demo.app import BEAM, MAX_DECODERS, Engine
+from demo.app import BEAM, Engine
 
 audio = load_audio(sys.argv[1])
 engine = Engine(asr.load_model(), "bundled")
+capacity = engine.transcriber.decoders.capacity
 
 def use(i):
-    engine.use(engine.decoding(BEAM, f"door, window{i}"))
-    return engine.transcriber.transcribe(audio, 16000).text
+    return engine.transcriber.transcribe(audio, 16000, decoding=engine.decoding(BEAM, f"door, window{i}")).text
 
-for i in range(MAX_DECODERS + 1):  # fills the cache, then replaces its oldest decoder
+for i in range(capacity + 1):  # fills the cache, then replaces its oldest decoder
     use(i)
 warm = rss_mb()
-for i in range(MAX_DECODERS + 1, 2 * MAX_DECODERS + 1):
+for i in range(capacity + 1, 2 * capacity + 1):
     text = use(i)
-print(json.dumps({"warm_mb": warm, "samples_mb": [round(rss_mb(), 1)], "decoders": len(engine._decoders),
-                  "max_decoders": MAX_DECODERS, "text": text}))
+print(json.dumps({"warm_mb": warm, "samples_mb": [round(rss_mb(), 1)], "decoders": len(engine.transcriber.decoders),
+                  "max_decoders": capacity, "text": text}))
 """
 
 

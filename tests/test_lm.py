@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-import asr.lm
+import asr.decoding.lm
 from asr.cli import main
-from asr.errors import CheckpointError
-from asr.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, arpa_words, build_ngram_lm, char_tokens,
+from asr.decoding.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, arpa_words, build_ngram_lm, char_tokens,
                     count_ngrams, estimate_lm, is_kenlm_binary, kn_discounts, read_arpa, read_training_text)
+from asr.errors import CheckpointError
 
 # Hand-worked example. Padded sentences:
 #   <s> a b </s>      <s> b a </s>      <s> a c d </s>
@@ -167,7 +167,7 @@ def test_arpa_output_is_deterministic(tmp_path, monkeypatch):
     assert "\n-99\t<s>\t" in text
     # The arrays write the same text as the dicts, in blocks of any size; compressed, the same bytes every time.
     model = estimate_lm(count_ngrams(_corpus(), 3))
-    monkeypatch.setattr(asr.lm, "_BLOCK", 7)
+    monkeypatch.setattr(asr.decoding.lm, "_BLOCK", 7)
     for name in ["c.arpa.gz", "d.arpa.gz"]:
         model.write_arpa(tmp_path / name)
     packed = (tmp_path / "c.arpa.gz").read_bytes()
@@ -246,7 +246,7 @@ def test_orders_too_wide_for_keys_that_pack_every_word():
 
 
 def test_too_many_ngrams_to_index_is_an_error(monkeypatch):
-    monkeypatch.setattr(asr.lm, "_MAX_INDEX", 50)
+    monkeypatch.setattr(asr.decoding.lm, "_MAX_INDEX", 50)
     with pytest.raises(ValueError, match="more than 50 distinct n-grams of one order"):
         count_ngrams(_corpus(), 3)
 

@@ -1,4 +1,4 @@
-"""LM text from Debian packages (asr.lm_text, recipes/lm/prepare.py): miniature sources written at test time in each
+"""LM text from Debian packages (asr.corpora.lm_text, recipes/lm/prepare.py): miniature sources written at test time in each
 package's real format (a SWORD zText module, dictd .index + .dict/.dict.dz, an R lazy-load database, HTML and
 Mallard pages, fortunes and WordNet files, warzone2100's base.wz). The real packages are never needed."""
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from asr import ManifestError, lm_text, synthetic
-from asr.lm import read_training_text
+from asr import ManifestError
+from asr.corpora import lm_text, synthetic
+from asr.decoding.lm import read_training_text
 from asr.text import normalize
 
 from conftest import assert_fails_naming, run_recipe
@@ -326,7 +327,7 @@ CANDIDATES = [f"The {a} {b} walked along the {c} road." for a in ("old", "young"
 
 @pytest.fixture
 def synthetic_text(tmp_path, monkeypatch) -> dict[str, list[str]]:
-    """Fortunes and WordNet files in tmp_path, read by asr.synthetic; returns the candidates by split."""
+    """Fortunes and WordNet files in tmp_path, read by asr.corpora.synthetic; returns the candidates by split."""
     fortunes, wordnet = tmp_path / "fortunes", tmp_path / "wordnet"
     fortunes.mkdir()
     wordnet.mkdir()

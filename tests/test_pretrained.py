@@ -13,10 +13,10 @@ import torch
 import asr
 from asr.checkpoint import FORMAT, load_release, save_checkpoint, save_release
 from asr.config import to_dict
+from asr.decoding.lm import build_ngram_lm
 from asr.errors import CheckpointError
 from asr.evaluate import score
 from asr.features import FeatureConfig, LogMel
-from asr.lm import build_ngram_lm
 from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import DEFAULT_CHARS
@@ -99,6 +99,7 @@ def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
     assert report.cer < 0.35, (report.wer, report.cer, hypotheses[:3])
 
 
+@pytest.mark.slow
 def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: Path):
     lm = tmp_path / "lm.arpa"
     build_ngram_lm([s.split() for s in SENTENCES], order=2).write_arpa(lm)
@@ -114,14 +115,15 @@ def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: P
     # With an LM of exactly these sentences, beam search fixes the bundled model's spelling.
     entries = read_manifest(tiny_corpus / "train.jsonl")[:12]
     greedy = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
-    model.set_decoding(recommended)
-    beam = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
+    beam = score([e["text"] for e in entries],
+                 model.transcribe_files([e["audio_filepath"] for e in entries], decoding=recommended))
     assert beam.wer < greedy.wer / 2, (greedy.wer, beam.wer)
     (tmp_path / "release" / "lm.arpa.gz").unlink()
     with pytest.raises(CheckpointError, match="language model lm.arpa.gz is missing"):
         load_model(tmp_path / "release")
 
 
+@pytest.mark.slow
 def test_release_with_a_binary_lm_ships_its_lexicon(tmp_path):
     bundled = asr.load_model().recommended_decoding
     release = tmp_path / "release"

@@ -1,5 +1,5 @@
 """Real-speech dev set: tiny trees in the layout of each Debian package (generated tones for audio, excerpts of the
-real XML, theme, description and tutorial.js formats) read by asr.realspeech and by recipes/realspeech/prepare.py.
+real XML, theme, description and tutorial.js formats) read by asr.corpora.realspeech and by recipes/realspeech/prepare.py.
 The real packages are never needed."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import soundfile
 
 from asr import AudioError, ManifestError
-from asr import realspeech
 from asr.audio import load_audio
+from asr.corpora import realspeech
 from asr.manifest import read_manifest
 
 from conftest import assert_fails_naming, run_recipe

@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from asr import AudioError, ManifestError
-from asr import corpora
+from asr.corpora import layouts
 from asr.manifest import read_manifest
 from asr.text import normalize
 
@@ -75,10 +75,10 @@ def make_librispeech(root: Path) -> dict[str, float]:
 
 def test_librispeech_entries(tmp_path):
     durations = make_librispeech(tmp_path)
-    subsets = corpora.librispeech_subsets(tmp_path)  # the folder that holds LibriSpeech/
+    subsets = layouts.librispeech_subsets(tmp_path)  # the folder that holds LibriSpeech/
     assert list(subsets) == ["train-clean-100", "train-clean-360", "dev-clean"]
-    assert list(corpora.librispeech_subsets(tmp_path / "LibriSpeech", ["dev-clean"])) == ["dev-clean"]
-    listing = corpora.librispeech(subsets["train-clean-100"], jobs=1)
+    assert list(layouts.librispeech_subsets(tmp_path / "LibriSpeech", ["dev-clean"])) == ["dev-clean"]
+    listing = layouts.librispeech(subsets["train-clean-100"], jobs=1)
     assert not listing.dropped
     assert [e["id"] for e in listing.entries] == list(LIBRISPEECH["train-clean-100"])
     for entry in listing.entries:
@@ -129,15 +129,15 @@ def test_librispeech_errors_name_the_file(tmp_path, relative, damage, error, mes
     make_librispeech(tmp_path)
     damage(tmp_path / relative)
     with pytest.raises(error, match=message):
-        corpora.librispeech(tmp_path / "LibriSpeech" / "train-clean-100", jobs=1)
+        layouts.librispeech(tmp_path / "LibriSpeech" / "train-clean-100", jobs=1)
 
 
 def test_librispeech_missing_folders(tmp_path):
     with pytest.raises(ManifestError, match="nowhere: corpus folder not found"):
-        corpora.librispeech_subsets(tmp_path / "nowhere")
+        layouts.librispeech_subsets(tmp_path / "nowhere")
     make_librispeech(tmp_path)
     with pytest.raises(ManifestError, match="test-other: subset folder not found"):
-        corpora.librispeech_subsets(tmp_path, ["dev-clean", "test-other"])
+        layouts.librispeech_subsets(tmp_path, ["dev-clean", "test-other"])
 
 
 def test_librispeech_script_fails_in_one_line(tmp_path):
@@ -169,7 +169,7 @@ def make_ljspeech(root: Path) -> dict[str, float]:
 
 def test_ljspeech_entries_and_dropped_transcripts(tmp_path):
     durations = make_ljspeech(tmp_path)
-    listing = corpora.ljspeech(tmp_path, jobs=2)  # the folder holding LJSpeech-1.1/; two processes
+    listing = layouts.ljspeech(tmp_path, jobs=2)  # the folder holding LJSpeech-1.1/; two processes
     assert len(listing.entries) == len(LJSPEECH) - 1
     assert listing.dropped == [("LJ002-0004", "letters 'Оазклнс' outside the vocabulary")]
     assert {e["id"]: e for e in listing.entries}["LJ002-0003"]["text"] == "herr strasse"
@@ -184,16 +184,16 @@ def test_ljspeech_entries_and_dropped_transcripts(tmp_path):
 
 def test_split_by_hash_is_deterministic_disjoint_and_sized(tmp_path):
     entries = [{"id": f"utt{i:03d}"} for i in range(40)]
-    splits = corpora.split_by_hash(entries, dev_size=5, test_size=3)
+    splits = layouts.split_by_hash(entries, dev_size=5, test_size=3)
     assert {name: len(part) for name, part in splits.items()} == {"train": 32, "dev": 5, "test": 3}
     ids = [{e["id"] for e in part} for part in splits.values()]
     assert set.union(*ids) == {e["id"] for e in entries} and sum(map(len, ids)) == len(entries)
-    assert corpora.split_by_hash(entries, 5, 3) == splits
-    reordered = corpora.split_by_hash(entries[::-1], 5, 3)  # the order of the listing does not matter
+    assert layouts.split_by_hash(entries, 5, 3) == splits
+    reordered = layouts.split_by_hash(entries[::-1], 5, 3)  # the order of the listing does not matter
     assert {name: sorted(e["id"] for e in part) for name, part in reordered.items()} == \
         {name: [e["id"] for e in part] for name, part in splits.items()}
     with pytest.raises(ManifestError, match="cannot split 40 utterances"):
-        corpora.split_by_hash(entries, 20, 20)
+        layouts.split_by_hash(entries, 20, 20)
 
 
 def test_ljspeech_script_writes_the_same_split_twice(tmp_path):
@@ -226,7 +226,7 @@ def test_ljspeech_errors_name_the_file(tmp_path, damage, message):
     make_ljspeech(tmp_path)
     damage(tmp_path / "LJSpeech-1.1")
     with pytest.raises(ManifestError, match=message):
-        corpora.ljspeech(tmp_path / "LJSpeech-1.1", jobs=1)
+        layouts.ljspeech(tmp_path / "LJSpeech-1.1", jobs=1)
 
 
 def test_ljspeech_script_fails_in_one_line(tmp_path):
@@ -269,7 +269,7 @@ def make_commonvoice(root: Path) -> dict[str, float]:
 
 def test_commonvoice_entries_measured(tmp_path):
     durations = make_commonvoice(tmp_path)
-    listing = corpora.commonvoice(tmp_path, "train", jobs=1)
+    listing = layouts.commonvoice(tmp_path, "train", jobs=1)
     assert listing.dropped == [("common_voice_en_3", "letters 'Ιάηθκ' outside the vocabulary")]
     assert [(e["speaker"], e["raw_text"], e["text"]) for e in listing.entries] == [
         ("c1a", 'He said "hello" twice.', "he said hello twice"),
@@ -277,13 +277,13 @@ def test_commonvoice_entries_measured(tmp_path):
         ("c2b", "Numbers like 42 work.", "numbers like forty two work"),
     ]
     check_durations(listing.entries, durations)
-    assert len(corpora.commonvoice(tmp_path, "validated", jobs=1).entries) == 6
+    assert len(layouts.commonvoice(tmp_path, "validated", jobs=1).entries) == 6
 
 
 def test_commonvoice_uses_clip_durations_tsv(tmp_path):
     durations = make_commonvoice(tmp_path)
     write_tsv(tmp_path / "clip_durations.tsv", ["clip", "duration[ms]"], [[clip(1), 1234], [clip(2), 2345]])
-    entries = corpora.commonvoice(tmp_path, "train", jobs=1).entries
+    entries = layouts.commonvoice(tmp_path, "train", jobs=1).entries
     assert [e["duration"] for e in entries[:2]] == [1.234, 2.345]  # taken from the file, not measured
     check_durations(entries[2:], durations)  # clip 4 is not in the file: measured
 
@@ -318,7 +318,7 @@ def test_commonvoice_errors_name_the_file(tmp_path, damage, error, message):
     make_commonvoice(tmp_path)
     damage(tmp_path)
     with pytest.raises(error, match=message):
-        corpora.commonvoice(tmp_path, "train", jobs=1)
+        layouts.commonvoice(tmp_path, "train", jobs=1)
 
 
 def test_commonvoice_script_fails_in_one_line(tmp_path):
@@ -341,7 +341,7 @@ def make_folder(root: Path) -> dict[str, float]:
 
 def test_audio_folder_entries(tmp_path):
     durations = make_folder(tmp_path)
-    listing = corpora.audio_folder(tmp_path, jobs=1)
+    listing = layouts.audio_folder(tmp_path, jobs=1)
     assert [(e["id"], e["raw_text"], e["text"]) for e in listing.entries] == [
         ("a", "Hello world.", "hello world"),
         ("sub/b", "Second, file on two lines", "second file on two lines"),
@@ -354,10 +354,10 @@ def test_csv_listing_with_and_without_header(tmp_path):
     durations = {"wavs/x": tone(tmp_path / "wavs" / "x.wav", 0.5), "wavs/y": tone(tmp_path / "wavs" / "y.flac", 0.7)}
     (tmp_path / "with.csv").write_text('path,text,speaker\nwavs/x.wav,"Hello, there",alice\nwavs/y.flac,Bye,bob\n')
     (tmp_path / "without.csv").write_text(f'wavs/x.wav,"Hello, there"\n{tmp_path / "wavs" / "y.flac"},Bye\n')
-    with_header = corpora.csv_listing(tmp_path / "with.csv", jobs=1).entries
+    with_header = layouts.csv_listing(tmp_path / "with.csv", jobs=1).entries
     assert [(e["id"], e["text"], e["speaker"]) for e in with_header] == [("wavs/x", "hello there", "alice"),
                                                                           ("wavs/y", "bye", "bob")]
-    without = corpora.csv_listing(tmp_path / "without.csv", jobs=1).entries
+    without = layouts.csv_listing(tmp_path / "without.csv", jobs=1).entries
     assert [e["audio_filepath"] for e in without] == [str(tmp_path / "wavs" / n) for n in ("x.wav", "y.flac")]
     check_durations(with_header, durations)
 
@@ -388,7 +388,7 @@ def test_audio_folder_errors_name_the_file(tmp_path, damage, message):
     make_folder(tmp_path)
     damage(tmp_path)
     with pytest.raises(ManifestError, match=message):
-        corpora.audio_folder(tmp_path, jobs=1)
+        layouts.audio_folder(tmp_path, jobs=1)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -400,7 +400,7 @@ def test_csv_listing_errors_name_the_file(tmp_path, content, message):
     tone(tmp_path / "wavs" / "x.wav", 0.2)
     (tmp_path / "list.csv").write_text(content)
     with pytest.raises(ManifestError, match=message):
-        corpora.csv_listing(tmp_path / "list.csv", jobs=1)
+        layouts.csv_listing(tmp_path / "list.csv", jobs=1)
 
 
 def test_generic_script_fails_in_one_line(tmp_path):

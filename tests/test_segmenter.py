@@ -14,8 +14,8 @@ import soundfile as sf
 
 from asr import AudioError
 from asr.audio import load_audio, stream_audio
+from asr.corpora.synthetic import Voice, synthesize
 from asr.segmenter import AudioSegment, SegmenterConfig, SpeechSegmenter, segment_audio
-from asr.synthetic import Voice, synthesize
 
 SR = 16000
 SENTENCES = ["the quick brown fox jumps over the lazy dog", "a stitch in time saves nine", "knowledge is power"]

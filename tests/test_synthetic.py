@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import soundfile
 
-import asr.synthetic
-from asr import neural_tts
+import asr.corpora.synthetic
 from asr.audio import load_audio
-from asr.manifest import read_manifest
-from asr.synthetic import FORTUNES_DIR, WORDNET_DIR, Voice, all_voices, build_corpus, engine_status, \
+from asr.corpora import neural_tts
+from asr.corpora.synthetic import FORTUNES_DIR, WORDNET_DIR, Voice, all_voices, build_corpus, engine_status, \
     harvest_sentences, split_voices, synthesize
+from asr.manifest import read_manifest
 from asr.text import Vocabulary, normalize
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
@@ -134,10 +134,11 @@ def corpora(tmp_path_factory):
     args = dict(hours=0.005, dev_minutes=0.2, test_minutes=0.2, seed=3, jobs=2)
     with pytest.MonkeyPatch.context() as patch:
         voices = [v for v in all_voices() if v.engine != "piper"]
-        patch.setattr(asr.synthetic, "all_voices", lambda: voices)
+        patch.setattr(asr.corpora.synthetic, "all_voices", lambda: voices)
         return [(root / name, build_corpus(root / name, **args), args) for name in ("a", "b")]
 
 
+@pytest.mark.slow
 def test_build_corpus_splits_are_disjoint_and_valid(corpora):
     out, summary, _ = corpora[0]
     manifests = {split: read_manifest(out / f"{split}.jsonl") for split in ("train", "dev", "test")}
@@ -172,6 +173,7 @@ def without_speed(summary: dict) -> dict:
     return summary
 
 
+@pytest.mark.slow
 def test_build_corpus_is_deterministic_and_reuses_its_output(corpora):
     (a, summary_a, args), (b, summary_b, _) = corpora
     assert without_speed(summary_a) == without_speed(summary_b)
@@ -180,7 +182,7 @@ def test_build_corpus_is_deterministic_and_reuses_its_output(corpora):
     stamps = {p: p.stat().st_mtime_ns for p in (a / "wavs").rglob("*.wav")}
     with pytest.MonkeyPatch.context() as patch:
         voices = [v for v in all_voices() if v.engine != "piper"]
-        patch.setattr(asr.synthetic, "all_voices", lambda: voices)
+        patch.setattr(asr.corpora.synthetic, "all_voices", lambda: voices)
         rerun = build_corpus(a, **args)
     assert all("speed" not in engine for split in rerun["splits"].values() for engine in split["engines"].values())
     assert rerun == summary_a
@@ -189,20 +191,20 @@ def test_build_corpus_is_deterministic_and_reuses_its_output(corpora):
 
 def _espeak_only(monkeypatch):
     """Corpus builds restricted to espeak-ng, which synthesizes fastest."""
-    monkeypatch.setattr(asr.synthetic, "all_voices",
-                        lambda: [v for v in asr.synthetic._espeak_voices() if v.name in ("en-us", "en-gb-scotland")])
+    monkeypatch.setattr(asr.corpora.synthetic, "all_voices",
+                        lambda: [v for v in asr.corpora.synthetic._espeak_voices() if v.name in ("en-us", "en-gb-scotland")])
 
 
 def test_failing_utterances_are_reported_and_skipped(tmp_path, monkeypatch, caplog):
     _espeak_only(monkeypatch)
-    real = asr.synthetic.synthesize
+    real = asr.corpora.synthetic.synthesize
 
     def flaky(text, voice, path, *args, **kwargs):
         if int(path.stem.rsplit("_", 1)[1]) % 3 == 1:
             raise RuntimeError(f"{voice.id}: engine crashed")
         return real(text, voice, path, *args, **kwargs)
 
-    monkeypatch.setattr(asr.synthetic, "synthesize", flaky)  # worker processes are forked after this
+    monkeypatch.setattr(asr.corpora.synthetic, "synthesize", flaky)  # worker processes are forked after this
     summary = build_corpus(tmp_path, hours=0.003, dev_minutes=0.1, test_minutes=0.1, jobs=2)
     assert summary["splits"]["train"]["failed"] > 0 and "engine crashed" in caplog.text
     entries = read_manifest(tmp_path / "train.jsonl")

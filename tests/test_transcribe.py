@@ -13,9 +13,9 @@ import soundfile
 
 import asr
 from asr.audio import load_audio
+from asr.corpora.synthetic import Voice, synthesize
+from asr.decoding.lm import read_word_list
 from asr.evaluate import score
-from asr.lm import read_word_list
-from asr.synthetic import Voice, synthesize
 
 WORDS = ["morning", "yellow", "people", "window", "seven", "garden", "water", "remember"]
 SENTENCES = ["the weather was fine all day", "please open the window", "she has seven brothers",
@@ -76,6 +76,7 @@ def long_recording(tmp_path_factory) -> tuple[Path, list[tuple[str, float, float
     return path, truth
 
 
+@pytest.mark.slow
 def test_long_file_is_transcribed_on_its_own_timeline(model, long_recording):
     path, truth = long_recording
     result = model.transcribe(path)
@@ -97,6 +98,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
+@pytest.mark.slow
 def test_long_file_memory_is_bounded(long_recording, tmp_path):
     """Peak memory for 31 minutes exceeds that for 1 minute by far less than the decoded audio (119 MB)."""
     path, truth = long_recording
@@ -130,6 +132,7 @@ def test_cli_many_inputs_output_files_and_stdin(tmp_path):
     assert (out / "clip2.vtt").read_text().startswith("WEBVTT\n")
 
 
+@pytest.mark.slow
 def test_cli_beam_search_with_the_bundled_lm_and_hotwords(tmp_path):
     wav = tmp_path / "s.wav"
     synthesize("we walked in the garden with zorbanix", VOICE, wav)

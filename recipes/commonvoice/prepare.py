@@ -1,4 +1,4 @@
-"""Write Mozilla Common Voice manifests from a language folder on disk (see asr.corpora.commonvoice): one per
+"""Write Mozilla Common Voice manifests from a language folder on disk (see asr.corpora.layouts.commonvoice): one per
 official split file, train.tsv, dev.tsv, test.tsv (and validated.tsv if asked).
 
 Durations come from clip_durations.tsv where the release has it; otherwise every MP3 is decoded, in --jobs
@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import COMMONVOICE_SPLITS, commonvoice, run_prepare, save
+from asr.corpora.layouts import COMMONVOICE_SPLITS, commonvoice, save
+from asr.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,4 +34,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

@@ -1,4 +1,4 @@
-"""Write manifests for your own recordings (see asr.corpora.audio_folder and csv_listing).
+"""Write manifests for your own recordings (see asr.corpora.layouts.audio_folder and csv_listing).
 
 SOURCE is either a folder of audio files (searched recursively) each with its transcript in a same-named .txt
 file beside it, or a CSV of `path,text` rows (header line optional; paths relative to the CSV's folder). Writes
@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import audio_folder, csv_listing, run_prepare, save, split_by_hash
+from asr.corpora.layouts import audio_folder, csv_listing, save, split_by_hash
+from asr.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,4 +39,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

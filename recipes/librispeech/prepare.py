@@ -1,4 +1,4 @@
-"""Write LibriSpeech manifests from a copy on disk (see asr.corpora.librispeech): one per subset, plus one of the
+"""Write LibriSpeech manifests from a copy on disk (see asr.corpora.layouts.librispeech): one per subset, plus one of the
 training subsets together (train-960.jsonl for all three).
 
     python recipes/librispeech/prepare.py /data/LibriSpeech --out data/librispeech --jobs 8
@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import librispeech, librispeech_subsets, run_prepare, save
+from asr.corpora.layouts import librispeech, librispeech_subsets, save
+from asr.errors import exit_status
 
 
 def combined_name(subsets: list[str]) -> str:
@@ -40,4 +41,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

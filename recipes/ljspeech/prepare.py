@@ -1,4 +1,4 @@
-"""Write LJSpeech train/dev/test manifests from a copy on disk (see asr.corpora.ljspeech).
+"""Write LJSpeech train/dev/test manifests from a copy on disk (see asr.corpora.layouts.ljspeech).
 
 LJSpeech has no official split. Utterances are ranked by a hash of their id (LJ001-0001, ...): the first
 --test-size go to test, the next --dev-size to dev, the rest to train. The split depends only on the ids, so it is
@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from asr.corpora import ljspeech, run_prepare, save, split_by_hash
+from asr.corpora.layouts import ljspeech, save, split_by_hash
+from asr.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,4 +34,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

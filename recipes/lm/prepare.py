@@ -1,4 +1,4 @@
-"""Write the text and vocabulary of a word language model from extracted Debian packages (see asr.lm_text):
+"""Write the text and vocabulary of a word language model from extracted Debian packages (see asr.corpora.lm_text):
 OUT/lm_text.txt (normalized, deduplicated sentences, one per line, no dev/test sentence) and OUT/vocab.txt (one word
 per line, most frequent first), with a table of what each source gave and, with --held-out, the out-of-vocabulary
 rate on held-out modern prose.
@@ -15,10 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from asr import lm_text
-from asr.corpora import run_prepare
-from asr.errors import ManifestError
-from asr.lm import arpa_words, read_word_list
+from asr.corpora import lm_text
+from asr.decoding.lm import arpa_words, read_word_list
+from asr.errors import ManifestError, exit_status
 
 
 def source_table(stats: list[lm_text.SourceStats]) -> list[str]:
@@ -109,4 +108,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

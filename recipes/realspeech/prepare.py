@@ -1,4 +1,4 @@
-"""Write the real-speech dev set (see asr.realspeech) from extracted Debian packages: OUT/dev.jsonl, converted
+"""Write the real-speech dev set (see asr.corpora.realspeech) from extracted Debian packages: OUT/dev.jsonl, converted
 audio under OUT/audio/, and a summary per package. A dev set only: never train on it.
 
     python recipes/realspeech/prepare.py --debs data/realspeech-debs --out data/realspeech
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asr.corpora import Listing, run_prepare, save
-from asr.errors import ManifestError
-from asr.realspeech import SOURCES
+from asr.corpora.layouts import Listing, save
+from asr.corpora.realspeech import SOURCES
+from asr.errors import ManifestError, exit_status
 
 
 def package_roots(debs: str | None, roots: list[str], packages: list[str] | None) -> dict[str, Path]:
@@ -62,4 +62,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

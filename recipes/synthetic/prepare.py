@@ -1,4 +1,4 @@
-"""Build the synthetic train/dev/test corpus (see asr.synthetic): offline TTS of fortunes and WordNet sentences.
+"""Build the synthetic train/dev/test corpus (see asr.corpora.synthetic): offline TTS of fortunes and WordNet sentences.
 
     python recipes/synthetic/prepare.py --out data/synthetic --hours 2 --dev-minutes 10 --test-minutes 10 --jobs 2
 
@@ -11,7 +11,7 @@ import argparse
 import logging
 import time
 
-from asr.synthetic import build_corpus, engine_status
+from asr.corpora.synthetic import build_corpus, engine_status
 
 
 def main(argv: list[str] | None = None) -> None:

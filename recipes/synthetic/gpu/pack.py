@@ -19,9 +19,9 @@ from pathlib import Path
 
 import soundfile
 
+from asr.atomic import atomic_path
 from asr.audio import load_audio
-from asr.corpora import run_prepare
-from asr.errors import ConfigError
+from asr.errors import ConfigError, exit_status
 from asr.manifest import read_manifest, write_manifest
 
 SAMPLE_RATE = 16000
@@ -41,10 +41,8 @@ def pack_split(name: str, manifest: Path, out: Path) -> tuple[int, float]:
         audio = load_audio(entry["audio_filepath"], target_rate=SAMPLE_RATE)
         path = out / "audio" / name / f"{i:06d}.opus"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            soundfile.write(tmp, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=OPUS_LEVEL)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                soundfile.write(tmp, audio, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=OPUS_LEVEL)
         entries.append({**entry, "audio_filepath": str(path)})
         seconds += len(audio) / SAMPLE_RATE
     write_manifest(out / f"{name}.jsonl", entries)
@@ -79,4 +77,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_prepare(main))
+    sys.exit(exit_status(sys.argv[0], main))

@@ -1,7 +1,7 @@
 """Real human speech found in Debian packages -> manifest entries of a dev set (never a training set).
 
 Each function takes the root of an extracted package tree (`dpkg-deb -x PKG.deb ROOT`) and an output folder, and
-returns a Listing (asr.corpora) of the package's English spoken recordings whose transcript is established, each
+returns a Listing (asr.corpora.layouts) of the package's English spoken recordings whose transcript is established, each
 entry with `source` (the package) and a `speaker` that starts with the voice family (`codec2:hts1`,
 `warzone2100:narrator`, ...). Audio that asr.audio.load_audio cannot read where it lies (codec2's headerless 8 kHz
 raw files, Ogg files inside warzone2100's base.wz zip) is written to OUT/audio/ as 16 kHz mono 16-bit WAV.
@@ -24,9 +24,9 @@ from typing import Callable
 import numpy as np
 import soundfile
 
-from .audio import SAMPLE_RATE, load_audio, save_wav
-from .corpora import Listing, PathLike, Utterance, locate_corpus, make_listing
-from .errors import AudioError, ManifestError
+from ..audio import SAMPLE_RATE, load_audio, save_wav
+from ..errors import AudioError, ManifestError
+from .layouts import Listing, PathLike, Utterance, locate_corpus, make_listing
 
 # IEEE Recommended Practice for Speech Quality Measurements (1969), appendix: the 1965 revised lists of
 # phonetically balanced sentences ("Harvard sentences"), keyed by (list, sentence); only those codec2 speaks.
@@ -96,7 +96,7 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> float:
 
 
 def _finish(package: str, utterances: list[Utterance], dropped: list[tuple[str, str]]) -> Listing:
-    """Normalize and measure (asr.corpora) and tag every entry with its package."""
+    """Normalize and measure (asr.corpora.layouts) and tag every entry with its package."""
     listing = make_listing(utterances, jobs=1)
     return Listing([entry | {"source": package} for entry in listing.entries], dropped + listing.dropped)
 

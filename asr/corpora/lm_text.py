@@ -7,7 +7,7 @@ and drops every one that a dev or test set holds (`HeldOut`). The sources:
 - a SWORD zText Bible module (`sword-text-web`: the World English Bible): `ztext_verses`, `ztext_sentences`;
 - dictd dictionaries (`dict-gcide`, `dict-jargon`, `dict-devil`, `dict-foldoc`): `dictd_entries`, `dictd_sentences`;
 - the fortunes collections and WordNet's usage examples, harvested as the synthetic corpus harvests them
-  (asr.synthetic): `synthetic_sentences`;
+  (asr.corpora.synthetic): `synthetic_sentences`;
 - an R data package's character vectors (`r-cran-janeaustenr`: Jane Austen's six novels): `rdata_text_sentences`;
 - HTML documentation, its paragraphs: `html_sentences` (`python3.11-doc`; and the held-out texts that measure the
   vocabulary, never LM text: `gnome-user-docs`' Mallard pages and `debian-handbook`, HELD_OUT_PACKAGES).
@@ -33,11 +33,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+from ..atomic import atomic_open
+from ..errors import ManifestError
+from ..manifest import read_manifest
+from ..text import Vocabulary, normalize
 from . import realspeech, synthetic
-from .corpora import unspellable
-from .errors import ManifestError
-from .manifest import read_manifest
-from .text import Vocabulary, normalize
+from .layouts import unspellable
 
 PathLike = str | os.PathLike[str]
 
@@ -78,7 +79,7 @@ def sentence_pieces(raw: str) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of running prose, split as the synthetic corpus splits them (asr.synthetic), curly quotes
+    """Sentences of running prose, split as the synthetic corpus splits them (asr.corpora.synthetic), curly quotes
     straightened first; a trailing piece without end punctuation is not a sentence."""
     return synthetic.split_sentences(text.translate(_QUOTES))
 
@@ -538,7 +539,7 @@ def rdata_text_sentences(data_dir: PathLike, names: Sequence[str] | None = None)
 
 def synthetic_sentences() -> Iterator[tuple[str, str]]:
     """(origin, raw sentence) of the fortunes collections and WordNet's usage examples, read where the synthetic
-    corpus reads them (asr.synthetic.FORTUNES_DIR, WORDNET_DIR) and as it reads them, every sentence, not only
+    corpus reads them (asr.corpora.synthetic.FORTUNES_DIR, WORDNET_DIR) and as it reads them, every sentence, not only
     the speakable ones it synthesizes. Raises ManifestError when neither is installed."""
     if not synthetic.FORTUNES_DIR.is_dir() and not synthetic.WORDNET_DIR.is_dir():
         raise ManifestError(f"{synthetic.FORTUNES_DIR}: fortunes not found, nor {synthetic.WORDNET_DIR} "
@@ -570,7 +571,7 @@ class HeldOut:
 
 
 def synthetic_held_out(sentences: Iterable[tuple[str, str]]) -> frozenset[str]:
-    """The normalized fortunes/WordNet sentences that asr.synthetic.split_of puts in dev or test: a superset of
+    """The normalized fortunes/WordNet sentences that asr.corpora.synthetic.split_of puts in dev or test: a superset of
     the synthetic corpus's dev/test pools (those are the speakable ones among them)."""
     held = set()
     for _, raw in sentences:
@@ -582,7 +583,7 @@ def synthetic_held_out(sentences: Iterable[tuple[str, str]]) -> frozenset[str]:
 
 def realspeech_phrases(warzone_root: PathLike | None = None, manifests: Iterable[PathLike] = ()) -> frozenset[str]:
     """Normalized transcripts of several words of the real-speech dev set: the Harvard sentences of
-    asr.realspeech (each alone and as codec2's recordings join them), the warzone2100 tutorial lines it keeps
+    asr.corpora.realspeech (each alone and as codec2's recordings join them), the warzone2100 tutorial lines it keeps
     (read from the extracted warzone2100-data tree, when given) and the multi-word `text` of any manifest given."""
     texts = [realspeech.HARVARD[key] for key in realspeech.HARVARD]
     texts += [" ".join(realspeech.HARVARD[key] for key in keys) for _, keys in realspeech.CODEC2_WHOLE.values()]
@@ -612,7 +613,7 @@ def collect(sources: Iterable[tuple[str, Iterable[str]]], held_out: HeldOut, see
     """Normalized, deduplicated LM sentences of (name, raw sentences) sources, in the order given, and per-source
     statistics. A sentence is dropped when clean_sentence rejects it, when held_out holds it, when an earlier one
     had the same text, and, for the sources named in train_only (the synthetic corpus's), when
-    asr.synthetic.split_of does not put it in 'train'. seen: texts already taken (updated in place)."""
+    asr.corpora.synthetic.split_of does not put it in 'train'. seen: texts already taken (updated in place)."""
     seen = set() if seen is None else seen
     kept: list[str] = []
     stats: list[SourceStats] = []
@@ -699,13 +700,9 @@ def oov_rate(sentences: Iterable[str], vocabulary: Iterable[str]) -> tuple[int, 
 
 def write_lines(path: PathLike, lines: Iterable[str]) -> None:
     """Write one item per line, UTF-8, atomically (a temp file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for line in lines:
             f.write(line + "\n")
-    os.replace(tmp, path)
 
 
 # The Debian packages, each read from its extracted tree (`dpkg-deb -x NAME_*.deb ROOT`).
@@ -745,7 +742,7 @@ HELD_OUT_PACKAGES: dict[str, Callable[[Path], Iterator[str]]] = {
     "gnome-user-docs": _docs("usr", "share", "help", "C"),
     "debian-handbook": _docs("usr", "share", "doc", "debian-handbook", "html", "en-US"),
 }
-# The synthetic corpus's text, read from the system (asr.synthetic), taken after the packages.
+# The synthetic corpus's text, read from the system (asr.corpora.synthetic), taken after the packages.
 SYNTHETIC_SOURCES = ("fortunes", "wordnet")
 
 

@@ -14,19 +14,18 @@ import csv
 import functools
 import hashlib
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import soundfile
 from tqdm import tqdm
 
-from .audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
-from .errors import ASRError, ManifestError
-from .manifest import write_manifest
-from .text import normalize
+from ..audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+from ..errors import ManifestError
+from ..manifest import write_manifest
+from ..text import normalize
 
 LIBRISPEECH_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500", "dev-clean", "dev-other",
                        "test-clean", "test-other")
@@ -75,17 +74,6 @@ def save(path: PathLike, entries: list[dict[str, Any]]) -> str:
     return f"wrote {path}: {len(entries)} utterances, {hours:.2f} h" + (f", {speakers} speakers" if speakers else "")
 
 
-def run_prepare(main: Callable[[], None]) -> int:
-    """Run a recipe's prepare script: an ASRError becomes one line on stderr and exit status 1, as in `asr`."""
-    try:
-        main()
-    except ASRError as err:
-        print(f"{sys.argv[0]}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{sys.argv[0]}: interrupted", file=sys.stderr)
-        return 130
-    return 0
 
 
 # Transcripts, durations, splits: what every layout shares.

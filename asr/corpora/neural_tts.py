@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import resample
+from ..audio import resample
 
 KOKORO = "kokoro"
 PIPER = "piper"

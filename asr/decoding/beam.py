@@ -10,6 +10,7 @@ import itertools
 import math
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -19,10 +20,11 @@ from flashlight.lib.text.decoder import (LM, CriterionType, LexiconDecoder, Lexi
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 
-from .decoding import DecodeConfig, decode
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..text import Vocabulary, normalize
+from .base import decode
+from .config import DecodeConfig
 from .lm import UNK, arpa_words, is_kenlm_binary, read_word_list
-from .text import Vocabulary, normalize
 
 SEPARATOR = "|"  # flashlight's word separator token; our vocabulary's space character plays that part
 _FLOAT_BYTES = 4
@@ -94,6 +96,7 @@ class BeamSearchDecoder:
         if words and not self.lexicon_words:
             raise ConfigError(f"{config.lexicon or config.lm}: no words spelled with this model's characters")
         self.lexicon_mode = bool(self.lexicon_words)
+        self._lock = threading.Lock()  # a flashlight decoder holds the state of the search under way
         try:
             with _stderr_silenced():
                 self._decoder = self._build(hotwords, char_lm)
@@ -162,7 +165,8 @@ class BeamSearchDecoder:
         results = []
         for b, length in enumerate(lengths.tolist()):
             pointer = emissions.data_ptr() + _FLOAT_BYTES * b * emissions.stride(0)
-            hypotheses = self._decoder.decode(pointer, length, emissions.shape[2])
+            with self._lock:
+                hypotheses = self._decoder.decode(pointer, length, emissions.shape[2])
             path = hypotheses[0].tokens if hypotheses else []
             # One token per frame: merge repeats, then drop blanks and flashlight's -1 padding.
             ids = [i for i, _ in itertools.groupby(path) if i >= 0 and i != self.vocab.blank_id]

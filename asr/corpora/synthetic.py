@@ -1,7 +1,7 @@
 """Offline synthetic speech corpus: real English sentences spoken by neural voices and the Debian TTS engines.
 
 Sentences come from the fortunes collections and WordNet usage examples; voices from Kokoro (mixes of its style
-vectors) and Piper (asr.neural_tts, the optional `tts` extra), espeak-ng (every English accent crossed with every
+vectors) and Piper (asr.corpora.neural_tts, the optional `tts` extra), espeak-ng (every English accent crossed with every
 usable voice variant), flite and festival. Splits are disjoint in sentences, and dev/test voices never occur in
 training, so dev/test measure generalization to unseen voices and sentences. Building is parallel, resumable (each
 finished utterance is journaled) and skips, with a warning, the utterances an engine fails on.
@@ -30,12 +30,12 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from ..audio import SAMPLE_RATE, load_audio, save_wav
+from ..errors import AudioError, ManifestError
+from ..manifest import read_manifest, write_manifest
+from ..text import Vocabulary, normalize
 from . import neural_tts
-from .audio import SAMPLE_RATE, load_audio, save_wav
-from .corpora import stable_unit
-from .errors import AudioError, ManifestError
-from .manifest import read_manifest, write_manifest
-from .text import Vocabulary, normalize
+from .layouts import stable_unit
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ KOKORO_HELD_OUT_PREFIX = "mix-h"
 ENGINE_SHARE = {"kokoro": 0.45, "piper": 0.15, "espeak-ng": 0.2, "flite": 0.12, "festival": 0.08}
 RATE_RANGE = (0.8, 1.25)
 PITCH_RANGE = (0.85, 1.18)
-# For neural engines "pitch" scales pitch and formants together (see asr.neural_tts): Kokoro voices have their
+# For neural engines "pitch" scales pitch and formants together (see asr.corpora.neural_tts): Kokoro voices have their
 # own size already and only vary a little per utterance; Piper's one voice varies more.
 ENGINE_PITCH_RANGE = {"kokoro": (0.96, 1.04), "piper": neural_tts.PIPER_SIZE_RANGE}
 DEV_FRACTION = 0.05
@@ -184,7 +184,7 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
                sample_rate: int = SAMPLE_RATE, noise_scale: float = 0.667, noise_w: float = 0.8) -> float:
     """Speak text with voice into a mono 16-bit PCM WAV at sample_rate; returns its duration in seconds.
 
-    rate > 1 speaks faster, pitch > 1 higher (for Kokoro and Piper: pitch and formants, see asr.neural_tts).
+    rate > 1 speaks faster, pitch > 1 higher (for Kokoro and Piper: pitch and formants, see asr.corpora.neural_tts).
     flite's rms and festival's HTS voice ignore pitch; noise_scale and noise_w are Piper's prosody randomness.
     The file appears whole or not at all. Raises RuntimeError when the engine fails or produces silence.
     """

@@ -29,9 +29,10 @@ from typing import Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from .errors import CheckpointError
-from .manifest import read_manifest
-from .text import normalize
+from ..atomic import atomic_open
+from ..errors import CheckpointError
+from ..manifest import read_manifest
+from ..text import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -632,28 +633,21 @@ def _write_arpa(path: str | os.PathLike[str], sizes: list[int], section: Callabl
     A .gz file has no timestamp or name in its header and a fixed compression level: one model always gives the
     same bytes. A second thread compresses and writes each piece while the next is formatted (zlib releases the GIL).
     """
-    path = Path(path)
-    tmp = path.parent / f"{path.name}.tmp"
-    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31) if path.suffix == ".gz" else None  # 31: gzip
-    try:
-        with open(tmp, "wb") as f, ThreadPoolExecutor(1) as writer:
-            def write(text: str) -> None:
-                data = text.encode("utf-8")
-                f.write(compressor.compress(data) if compressor else data)
+    compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31) if str(path).endswith(".gz") else None  # 31: gzip
+    with atomic_open(path, "wb") as f, ThreadPoolExecutor(1) as writer:
+        def write(text: str) -> None:
+            data = text.encode("utf-8")
+            f.write(compressor.compress(data) if compressor else data)
 
-            pending: Future[None] | None = None
-            for text in _arpa_pieces(sizes, section):
-                if pending:
-                    pending.result()  # one piece in flight at a time
-                pending = writer.submit(write, text)
+        pending: Future[None] | None = None
+        for text in _arpa_pieces(sizes, section):
             if pending:
-                pending.result()
-            if compressor:
-                f.write(compressor.flush())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                pending.result()  # one piece in flight at a time
+            pending = writer.submit(write, text)
+        if pending:
+            pending.result()
+        if compressor:
+            f.write(compressor.flush())
 
 
 def _arpa_pieces(sizes: list[int], section: Callable[[int], Iterable[str]]) -> Iterator[str]:

@@ -1,0 +1,330 @@
+"""Simulated visitors for load-testing the demo (`benchmarks/demo_load.py` prints its figures, tests/test_demo_load.py
+asserts its behaviour): N visitors upload recordings and dictate at the same time for T seconds, on loopback.
+
+Each visitor is one gradio_client Client (its own session) that speaks its own sentence (espeak-ng, en-us) and
+alternates two things until the time is up:
+
+  upload    `predict(file, api_name="/transcribe")`: the file goes up, the server transcribes it and draws its
+            picture, the client fetches the picture: what the Upload tab's Transcribe button does.
+  dictation what the Microphone tab does: `/dictation_start`, then the sentence as 48 kHz 16-bit WAV chunks of the
+            app's `stream_every` (0.5 s), recorded in real time, then the stream's close and `/dictation_stop`.
+
+gradio_client 2.7 cannot drive a streaming event: `submit(api_name="/dictation_stream")` dies on the server's first
+`process_streaming` message (KeyError). So the chunks go the way Gradio 6's browser client sends them, with httpx
+(the HTTP library gradio_client itself uses) on the Client's own session hash, so that the session's gr.State is
+the one `/dictation_start` and `/dictation_stop` see: each chunk is uploaded (POST /upload); the first one joins
+the queue (POST /queue/join with the event's fn_index), later ones go to POST /stream/{event_id}, and replies
+arrive on the session's event stream (GET /queue/data). Like the browser, a visitor whose last chunk is still
+unanswered holds the chunks it records meanwhile and sends them together, in one WAV, once the reply arrives.
+Unlike the browser (which drops chunks recorded while its event still waits in the queue), it never drops audio.
+
+Latency is measured per request: an upload from the start of its file upload to its result; a chunk from the start
+of its upload to the partial text it brings back; start and stop from call to result. Every transcript a visitor
+receives, partial or final, must hold no word of another visitor's sentence (crosstalk).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import soundfile
+from gradio_client import Client, handle_file
+
+from asr.audio import load_audio, resample
+from asr.corpora.synthetic import Voice, synthesize
+from asr.evaluate import score
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout, where `asr demo` runs
+# One per visitor; no two share a word of four letters or more.
+SENTENCES = ["the weather was fine all day", "please open the window", "we walked in the garden",
+             "my brother plays the piano", "cats sleep on a warm sofa", "the train leaves at noon",
+             "she bought fresh bread and milk", "birds sing in the morning"]
+GREEDY = "greedy (fastest)"  # demo/app.py's label for greedy decoding
+BROWSER_RATE = 48000  # what browsers record at
+KINDS = ("upload", "dictation start", "chunk", "dictation stop")
+
+
+@dataclass
+class Results:
+    """What the visitors saw: latencies (s) and errors per kind of request, and every transcript they received."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    transcripts: list[tuple[int, str, str]] = field(default_factory=list)  # (visitor, kind, text)
+    audio_s: float = 0.0  # audio transcribed: uploads plus dictations
+    wall_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds)
+
+    def error(self, kind: str, message: str) -> None:
+        with self.lock:
+            self.errors[kind].append(message)
+
+    def heard(self, visitor: int, kind: str, text: str) -> None:
+        with self.lock:
+            self.transcripts.append((visitor, kind, text))
+
+    def crosstalk(self) -> list[tuple[int, str, str]]:
+        """Transcripts holding a word (of four letters or more) that another visitor's sentence has and theirs not."""
+        def words(visitor: int) -> set[str]:
+            return {w for w in SENTENCES[visitor].split() if len(w) >= 4}
+
+        visitors = {v for v, _, _ in self.transcripts}
+        return [(v, kind, text) for v, kind, text in self.transcripts
+                if set(text.split()) & set().union(*(words(o) for o in visitors if o != v)) - words(v)]
+
+    def final_cer(self, kind: str) -> float:
+        """Mean character error rate of a kind of final transcript against the visitor's own sentence."""
+        rows = [(SENTENCES[v], t) for v, k, t in self.transcripts if k == kind]
+        return float(np.mean([score([ref], [hyp]).cer for ref, hyp in rows])) if rows else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_demo(log: Path, max_upload_mb: int | None = None, temp_dir: Path | None = None
+               ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`asr demo` on a free loopback port; yields (url, process) once it answers, and stops it afterwards."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    if max_upload_mb is not None:
+        env["ASR_DEMO_MAX_UPLOAD_MB"] = str(max_upload_mb)
+    if temp_dir is not None:
+        env["GRADIO_TEMP_DIR"] = str(temp_dir)
+    port = free_port()
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "asr.cli", "demo", "--port", str(port)], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the demo did not start:\n{log.read_text()}") from None
+                time.sleep(0.5)
+        yield url, server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def prepare_audio(folder: Path, count: int) -> list[Path]:
+    """A 16 kHz WAV per sentence: a second of silence, the sentence, a second of silence."""
+    paths = []
+    for i, sentence in enumerate(SENTENCES[:count]):
+        path = folder / f"visitor-{i}.wav"
+        synthesize(sentence, Voice("espeak-ng", "en-us"), path)
+        silence = np.zeros(16000, np.float32)
+        soundfile.write(path, np.concatenate([silence, load_audio(path), silence]), 16000, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    out = io.BytesIO()
+    soundfile.write(out, samples, rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+class Visitor:
+    """One browser tab: a gradio_client Client for the ordinary events, raw HTTP for the microphone's stream."""
+
+    def __init__(self, index: int, url: str, wav: Path, results: Results, download_dir: Path) -> None:
+        self.index, self.wav, self.results = index, wav, results
+        self.client = Client(url, verbose=False, analytics_enabled=False, download_files=str(download_dir))
+        self.http = httpx.Client(timeout=httpx.Timeout(60.0))
+        self.api = self.client.src_prefixed  # http://host:port/gradio_api/
+        stream = next(d for d in self.client.config["dependencies"] if d.get("api_name") == "dictation_stream")
+        self.stream_fn, self.stream_every_s = stream["id"], float(stream.get("stream_every") or 0.5)
+        self.mic_id = stream["targets"][0][0]
+        self.speech = load_audio(wav)
+        self.mic = (resample(self.speech, 16000, BROWSER_RATE) * 32767).astype(np.int16)
+        self.rng = np.random.default_rng(index)
+
+    def run(self, deadline: float) -> None:
+        turn = self.index  # half the visitors start with an upload, half with a dictation
+        while time.monotonic() < deadline:
+            if turn % 2 == 0:
+                self.upload()
+            else:
+                self.dictate()
+            turn += 1
+        self.client.close()
+        self.http.close()
+
+    def call(self, kind: str, *args: object, api_name: str) -> tuple | None:
+        began = time.perf_counter()
+        try:
+            result = self.client.predict(*args, api_name=api_name)
+        except Exception as err:  # noqa: BLE001 - every failure is counted and reported
+            self.results.error(kind, f"{type(err).__name__}: {err}")
+            return None
+        self.results.add(kind, time.perf_counter() - began)
+        return result
+
+    def dither(self, samples: np.ndarray) -> np.ndarray:
+        """The samples with a least significant bit of noise: no two recordings are alike (nor their files on the
+        server, which stores uploads by content), as with a real microphone."""
+        noisy = samples.astype(np.int32) + self.rng.integers(-1, 2, len(samples))
+        return np.clip(noisy, -32768, 32767).astype(np.int16)
+
+    def upload(self) -> None:
+        soundfile.write(self.wav, self.dither((self.speech * 32767).astype(np.int16)), 16000)
+        result = self.call("upload", handle_file(str(self.wav)), GREEDY, "", api_name="/transcribe")
+        if result is not None:
+            self.results.heard(self.index, "upload", result[0])
+            with self.results.lock:
+                self.results.audio_s += len(self.speech) / 16000
+
+    def dictate(self) -> None:
+        if self.call("dictation start", api_name="/dictation_start") is None:
+            return
+        if self.stream():
+            result = self.call("dictation stop", GREEDY, "", api_name="/dictation_stop")
+            if result is not None:
+                self.results.heard(self.index, "dictation", result[0])
+                with self.results.lock:
+                    self.results.audio_s += len(self.mic) / BROWSER_RATE
+
+    def stream(self) -> bool:
+        """Send the sentence in real time as the browser does; False if the stream failed."""
+        step, mic = int(self.stream_every_s * BROWSER_RATE), self.dither(self.mic)
+        chunks = [mic[i : i + step] for i in range(0, len(mic), step)]
+        replies: queue.Queue = queue.Queue()
+        reader: threading.Thread | None = None
+        event_id, sent_at, held = None, None, []
+        began = time.monotonic()
+        try:
+            for k, chunk in enumerate(chunks):
+                time.sleep(max(0.0, began + (k + 1) * self.stream_every_s - time.monotonic()))  # recorded
+                held.append(chunk)
+                if sent_at is not None and self.reply(replies, sent_at, block=False):
+                    sent_at = None
+                if sent_at is None:
+                    sent_at = time.perf_counter()
+                    event_id = self.send_chunk(np.concatenate(held), event_id)
+                    held = []
+                    if reader is None:
+                        reader = threading.Thread(target=self.read_events, args=(replies,), daemon=True)
+                        reader.start()
+            if sent_at is not None:
+                self.reply(replies, sent_at, block=True)
+            if held:
+                sent_at = time.perf_counter()
+                self.send_chunk(np.concatenate(held), event_id)
+                self.reply(replies, sent_at, block=True)
+            return True
+        except (httpx.HTTPError, RuntimeError, queue.Empty) as err:
+            self.results.error("chunk", f"{type(err).__name__}: {err}")
+            return False
+        finally:
+            if event_id is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    self.http.post(f"{self.api}stream/{event_id}/close", json={})
+            if reader is not None:
+                reader.join(timeout=60)
+
+    def send_chunk(self, samples: np.ndarray, event_id: str | None) -> str:
+        """Upload a chunk and hand it to the stream (joining the queue with the first one); returns the event id."""
+        data = wav_bytes(samples, BROWSER_RATE)
+        response = self.http.post(f"{self.api}upload", files=[("files", ("audio.wav", data, "audio/wav"))])
+        response.raise_for_status()
+        chunk = {"path": response.json()[0], "orig_name": "audio.wav", "size": len(data), "mime_type": "audio/wav",
+                 "meta": {"_type": "gradio.FileData"}}
+        body = {"data": [chunk, None, GREEDY, ""], "fn_index": self.stream_fn, "event_data": None,
+                "session_hash": self.client.session_hash}
+        if event_id is None:
+            response = self.http.post(f"{self.api}queue/join", json={**body, "trigger_id": self.mic_id})
+            response.raise_for_status()
+            return response.json()["event_id"]
+        self.http.post(f"{self.api}stream/{event_id}", json=body).raise_for_status()
+        return event_id
+
+    def reply(self, replies: queue.Queue, sent_at: float, block: bool) -> bool:
+        """Take the reply to the chunk sent at sent_at, if there is one (waiting for it if block)."""
+        try:
+            arrived, message = replies.get(block=block, timeout=60 if block else None)
+        except queue.Empty:
+            if block:
+                raise
+            return False
+        if message.get("msg") != "process_streaming" or not message.get("success", True):
+            raise RuntimeError(f"the stream ended instead of answering a chunk: {json.dumps(message)[:300]}")
+        self.results.add("chunk", arrived - sent_at)
+        self.results.heard(self.index, "partial", message["output"]["data"][0])
+        return True
+
+    def read_events(self, replies: queue.Queue) -> None:
+        """Put the session's stream replies (and an unexpected end) on replies, until the server closes the stream."""
+        with self.http.stream("GET", f"{self.api}queue/data", params={"session_hash": self.client.session_hash},
+                              timeout=None) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message["msg"] == "close_stream":
+                    return
+                failed = message["msg"] == "process_completed" and not message.get("success", True)
+                if failed or message["msg"] in ("process_streaming", "unexpected_error", "server_stopped"):
+                    replies.put((time.perf_counter(), message))
+                if message["msg"] in ("unexpected_error", "server_stopped"):
+                    return
+
+
+def run_load(url: str, clients: int, seconds: float, folder: Path) -> Results:
+    """clients visitors, each with its own sentence, for `seconds`; returns what they saw."""
+    if not 1 <= clients <= len(SENTENCES):
+        raise ValueError(f"between 1 and {len(SENTENCES)} clients (one sentence each)")
+    results = Results()
+    wavs = prepare_audio(folder, clients)
+    visitors = [Visitor(i, url, wav, results, folder) for i, wav in enumerate(wavs)]
+    began = time.monotonic()
+    threads = [threading.Thread(target=v.run, args=(began + seconds,)) for v in visitors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.wall_s = time.monotonic() - began
+    return results
+
+
+def table(results: Results) -> str:
+    lines = ["| request | count | per s | p50 ms | p90 ms | p99 ms | max ms | errors |", "|---" * 8 + "|"]
+    for kind in KINDS:
+        times = np.array(results.latencies.get(kind, [])) * 1000
+        if len(times):
+            p50, p90, p99 = np.percentile(times, [50, 90, 99])
+            figures = f"{p50:.0f} | {p90:.0f} | {p99:.0f} | {times.max():.0f}"
+        else:
+            figures = "– | – | – | –"
+        lines.append(f"| {kind} | {len(times)} | {len(times) / results.wall_s:.2f} | {figures} | "
+                     f"{len(results.errors.get(kind, []))} |")
+    return "\n".join(lines)
