@@ -224,6 +224,7 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
             release["decoding"]["lexicon"] = RELEASE_LEXICON
     with atomic_path(out_dir / RELEASE_WEIGHTS) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        os.chmod(tmp, 0o644)  # safetensors creates its file readable by its owner only; a release is for everyone
     with atomic_open(out_dir / RELEASE_CONFIG) as f:
         f.write(json.dumps(release, indent=2) + "\n")
     for name in {RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON} - set(release.get("decoding", {}).values()):

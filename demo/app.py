@@ -95,10 +95,10 @@ class Engine:
     def describe(self) -> str:
         lm = self.transcriber.recommended_decoding
         return (f"**Model:** {self.model_name}. The bundled model was trained on *synthetic* English speech only "
-                "(12 hours of espeak-ng, flite and festival voices, then 1.5 hours that include neural voices, reading "
+                "(12 hours of espeak-ng, flite and festival voices, then 4.65 hours that include neural voices, reading "
                 "fortunes and WordNet sentences); it has never heard a human voice, so expect many errors on real "
-                "speech (on recordings of people it gets most words wrong: WER 87 % with beam search). On unseen "
-                "sentences and synthetic voices: WER 62 % greedy, 35 % with beam search and its everyday-English "
+                "speech (on recordings of people it gets most words wrong: WER 85 % with beam search). On unseen "
+                "sentences and synthetic voices: WER 56 % greedy, 30 % with beam search and its everyday-English "
                 "language model."
                 + ("" if lm else " This model ships no language model: beam search runs without one."))
 

@@ -48,6 +48,8 @@ def test_release_round_trip_matches_the_checkpoint(tmp_path):
     size16 = (tmp_path / "fp16" / "model.safetensors").stat().st_size
     assert size16 < 0.6 * size32
     assert json.loads((tmp_path / "fp16" / "config.json").read_text())["model"]["hidden_size"] == 32
+    assert all((tmp_path / "fp16" / name).stat().st_mode & 0o044 == 0o044  # group and others may read a release
+               for name in ("model.safetensors", "config.json"))
 
 
 def test_package_command_writes_a_release_that_transcribes(tmp_path):
