@@ -6,14 +6,10 @@
 set -euo pipefail
 if [ $# -lt 1 ]; then echo "usage: $0 COMMONVOICE_LANGUAGE_FOLDER [section.key=value ...]" >&2; exit 2; fi
 root=$(realpath -m "$1"); shift
-cd "$(dirname "$0")/../.."
-bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+source "$(dirname "$0")/../common.sh"
+recipe_start
 
 data=${DATA:-data/commonvoice}
 exp=${EXP:-exp/commonvoice}
 python recipes/commonvoice/prepare.py "$root" --out "$data" --splits train dev test --jobs "$(nproc)"
-asr train recipes/commonvoice/config.yaml "train.train_manifest=$data/train.jsonl" \
-  "train.dev_manifest=$data/dev.jsonl" "train.out_dir=$exp" "$@"
-asr evaluate --model "$exp" --manifest "$data/test.jsonl" --report "$exp/test.report.jsonl" \
-  --device "${DEVICE:-cpu}" --worst 5
+train_and_score recipes/commonvoice/config.yaml "$data/train.jsonl" "$data/dev.jsonl" "$exp" "$data/test.jsonl" "$@"

@@ -6,13 +6,10 @@
 set -euo pipefail
 if [ $# -lt 1 ]; then echo "usage: $0 FOLDER_OR_CSV [section.key=value ...]" >&2; exit 2; fi
 src=$(realpath -m "$1"); shift
-cd "$(dirname "$0")/../.."
-bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+source "$(dirname "$0")/../common.sh"
+recipe_start
 
 data=${DATA:-data/generic}
 exp=${EXP:-exp/generic}
 python recipes/generic/prepare.py "$src" --out "$data" --dev-fraction 0.05 --test-fraction 0.05 --jobs "$(nproc)"
-asr train recipes/generic/config.yaml "train.train_manifest=$data/train.jsonl" \
-  "train.dev_manifest=$data/dev.jsonl" "train.out_dir=$exp" "$@"
-asr evaluate --model "$exp" --manifest "$data/test.jsonl" --report "$exp/test.report.jsonl" --worst 5
+train_and_score recipes/generic/config.yaml "$data/train.jsonl" "$data/dev.jsonl" "$exp" "$data/test.jsonl" "$@"

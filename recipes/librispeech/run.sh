@@ -8,17 +8,12 @@
 set -euo pipefail
 if [ $# -lt 1 ]; then echo "usage: $0 LIBRISPEECH_ROOT [section.key=value ...]" >&2; exit 2; fi
 root=$(realpath -m "$1"); shift
-cd "$(dirname "$0")/../.."
-bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+source "$(dirname "$0")/../common.sh"
+recipe_start
 
 data=${DATA:-data/librispeech}
 exp=${EXP:-exp/librispeech}
 # shellcheck disable=SC2086  # SUBSETS is a list of words
 python recipes/librispeech/prepare.py "$root" --out "$data" --jobs "$(nproc)" ${SUBSETS:+--subsets $SUBSETS}
-asr train recipes/librispeech/config.yaml "train.train_manifest=$data/${TRAIN:-train-960}.jsonl" \
-  "train.dev_manifest=$data/dev-clean.jsonl" "train.out_dir=$exp" "$@"
-for test in test-clean test-other; do
-  asr evaluate --model "$exp" --manifest "$data/$test.jsonl" --report "$exp/$test.report.jsonl" \
-    --device "${DEVICE:-cpu}" --worst 5
-done
+train_and_score recipes/librispeech/config.yaml "$data/${TRAIN:-train-960}.jsonl" "$data/dev-clean.jsonl" "$exp" \
+  "$data/test-clean.jsonl $data/test-other.jsonl" "$@"

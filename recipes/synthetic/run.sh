@@ -5,9 +5,8 @@
 #   bash recipes/synthetic/run.sh                # 2 hours of speech, about 30 minutes of training on a CPU
 #   HOURS=10 bash recipes/synthetic/run.sh train.epochs=40   # extra arguments are config overrides
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+source "$(dirname "$0")/../common.sh"
+recipe_start
 
 data=${DATA:-data/synthetic}
 exp=${EXP:-exp/synthetic}
