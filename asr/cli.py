@@ -261,7 +261,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     try:
-        from demo.app import launch  # the demo lives beside the library: it imports asr, never the reverse
+        from asr_demo.app import launch  # demo/, beside the library: it imports asr, never the reverse
     except ImportError as err:
         from .errors import ConfigError
 

@@ -9,6 +9,14 @@ from typing import Any
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """For helper processes such as data-loading workers (a DataLoader worker_init_fn): leave SIGINT/SIGTERM to the
+    main process, which stops at a safe point and then ends its helpers. Schedulers (Slurm preemption) and
+    `pkill -f` signal every process of a job, and a worker killed mid-epoch would crash the run instead."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+
+
 class StopRequests:
     """While inside this context manager, SIGINT/SIGTERM are recorded in `received` (the first one) for the work to
     act on when it can; a second signal gets the handler from before, for when stopping hangs. The handlers are

@@ -41,7 +41,7 @@ from .evaluate import score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import read_manifest
 from .model import BiLSTMCTC, ModelConfig, batched_outputs
-from .stop_signals import StopRequests
+from .stop_signals import StopRequests, ignore_stop_signals
 from .text import DEFAULT_CHARS, Vocabulary
 
 
@@ -202,6 +202,7 @@ def build_training_data(config: ExperimentConfig, features: LogMel, dist: distri
         collate_fn=functools.partial(collate, features=loader_features),
         num_workers=cfg.num_workers,
         persistent_workers=cfg.num_workers > 0,  # no worker start-up cost at every epoch
+        worker_init_fn=ignore_stop_signals,  # a signal to the whole process group is the trainer's to handle
         pin_memory=device.type == "cuda",
         # A private generator: creating the loader's iterator must not draw from the global RNG,
         # or a resumed run would see different dropout and SpecAugment masks than an uninterrupted one.

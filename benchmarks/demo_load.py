@@ -3,7 +3,7 @@
     python benchmarks/demo_load.py --clients 4 --seconds 60          # starts `asr demo` on a free port
     python benchmarks/demo_load.py --url http://127.0.0.1:7860/      # or loads a demo that is already running
 
-What the visitors do and what is measured: demo/load.py. Prints a Markdown block: date, command, machine, and the table.
+What the visitors do and what is measured: demo/load.py (installed as asr_demo.load). Prints a Markdown block: date, command, machine, and the table.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from demo.load import SENTENCES, run_load, serve_demo, table
+from asr_demo.load import SENTENCES, run_load, serve_demo, table
 
 
 def rss_mb(pid: int) -> float:

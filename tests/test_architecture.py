@@ -20,12 +20,14 @@ LAYERS = [
     ("inference and outputs", ["asr.transcribe", "asr.evaluate", "asr.export", "asr.writers", "asr.dictation"]),
     ("training", ["asr.data", "asr.device_data", "asr.distributed", "asr.train"]),
     ("corpus preparation", ["asr.corpora"]),
-    ("entry points", ["asr", "asr.cli", "demo"]),
+    ("entry points", ["asr", "asr.cli", "asr_demo"]),
 ]
 
 
 def module_name(path: Path) -> str:
+    """The name a file is imported by: demo/ installs as asr_demo (pyproject.toml)."""
     parts = path.relative_to(ROOT).with_suffix("").parts
+    parts = ("asr_demo", *parts[1:]) if parts[0] == "demo" else parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -44,7 +46,7 @@ def imports(path: Path) -> set[str]:
                 found.add(node.module)
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
-    return {m for m in found if m.split(".")[0] in ("asr", "demo") and m != name}
+    return {m for m in found if m.split(".")[0] in ("asr", "asr_demo") and m != name}
 
 
 def layer(module: str) -> int:

@@ -15,7 +15,7 @@ from asr.audio import load_audio
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
 
-from demo.load import serve_demo
+from asr_demo.load import serve_demo
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 

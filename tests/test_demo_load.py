@@ -18,7 +18,7 @@ from gradio_client.exceptions import AppError
 
 from asr.evaluate import score
 
-from demo import load as demo_load
+from asr_demo import load as demo_load
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 

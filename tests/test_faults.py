@@ -73,7 +73,9 @@ def start(args: list[str], out_dir: Path) -> Run:
     number = len(list(out_dir.parent.glob(f"{out_dir.name}.*.stdout")))
     stdout, stderr = (out_dir.parent / f"{out_dir.name}.{number}.{name}" for name in ("stdout", "stderr"))
     with open(stdout, "w") as out, open(stderr, "w") as err:
-        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        # A session of its own, so that a test can signal its whole process group, loader workers included.
+        process = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                                   start_new_session=True)
     return Run(process, stdout, stderr)
 
 
@@ -361,6 +363,20 @@ def test_sigterm_saves_exits_cleanly_and_resume_ends_the_same(tiny_corpus: Path,
     assert returncode == 0, stderr[-3000:]
     assert f"resumed from {out / 'last.pt'} at step {step}" in stdout
     assert_same_training(load_checkpoint(out / "last.pt"), straight_cli)
+
+
+def test_sigterm_to_the_whole_process_group_stops_as_cleanly_with_loader_workers(tiny_corpus: Path, tmp_path: Path):
+    """A scheduler (Slurm preemption) or `pkill -f "asr train"` signals the loader workers too: they leave it to the
+    trainer, which saves last.pt and stops as for a signal to it alone."""
+    out = tmp_path / "run"
+    run = launch(tiny_corpus, out, f"train.max_steps={STEPS}", "train.save_every_steps=0", "train.num_workers=1")
+    wait_for(run, out, records=3)
+    os.killpg(run.process.pid, signal.SIGTERM)
+    returncode, stdout, stderr = run.finish(60)
+    assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "Traceback" not in stderr and "DataLoader worker" not in stderr
+    step = load_checkpoint(out / "last.pt")["state"]["step"]
+    assert 3 <= step < STEPS and stdout.splitlines()[-1].startswith(f"stopped by SIGTERM at step {step}")
 
 
 def test_sigint_stops_after_the_step_under_way_and_handlers_are_restored(tiny_corpus: Path, tmp_path: Path,

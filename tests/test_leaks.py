@@ -71,7 +71,7 @@ print(json.dumps({"warm_mb": warm, "samples_mb": samples, "seconds": time.perf_c
 HOTWORDS = PRELUDE + """
 import asr
 from asr.audio import load_audio
-from demo.app import BEAM, Engine
+from asr_demo.app import BEAM, Engine
 
 audio = load_audio(sys.argv[1])
 engine = Engine(asr.load_model(), "bundled")
@@ -94,7 +94,7 @@ CACHE_SWEEP = """
 import json, os, sys, time
 from pathlib import Path
 import asr
-import demo.app as app
+import asr_demo.app as app
 from gradio_client import Client, handle_file
 
 app.CACHE_SWEEP_S, app.CACHE_MAX_AGE_S = 1, 2
