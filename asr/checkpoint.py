@@ -70,10 +70,9 @@ def load_latest(folder: str | os.PathLike[str], log: Callable[[str], object] = p
     raise CheckpointError(f"{folder}: no checkpoint to resume from ({'; '.join(problems)})")
 
 
-def check_compatible(trained: Mapping[str, Any], config: Mapping[str, Any], where: str) -> None:
-    """ConfigError unless a trained model's config (its vocabulary, network shape and features) is `config`'s,
-    so that its weights can start a run of `config` (dropout shapes no weight and may differ)."""
-    theirs, ours = trained, config
+def check_compatible(theirs: Mapping[str, Any], ours: Mapping[str, Any], where: str) -> None:
+    """ConfigError unless a trained model's config (`theirs`: its vocabulary, network shape and features) is
+    `ours`, so that its weights can start a run of `ours` (dropout shapes no weight and may differ)."""
     if list(theirs.get("vocab") or DEFAULT_CHARS) != list(ours["vocab"]):
         raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
                           f"this run's {''.join(ours['vocab'])!r}")

@@ -1,6 +1,7 @@
 """BiLSTM-CTC acoustic model: subsampling front -> N bidirectional LSTM layers -> linear -> log-probs."""
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .audio import load_audio
 from .batching import length_buckets, pad
 from .errors import ConfigError
 from .features import LogMel
@@ -141,6 +143,17 @@ def batched_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.n
         log_probs, lengths = network_outputs(features, model, [waveforms[i] for i in chunk], device)
         for row, i in enumerate(chunk):
             outputs[i] = log_probs[row, : int(lengths[row])]
+    return outputs
+
+
+def outputs_of_files(features: LogMel, model: nn.Module, paths: Sequence[str | os.PathLike[str]],
+                     device: torch.device, max_batch_samples: float, files_per_group: int = 256) -> list[torch.Tensor]:
+    """batched_outputs of audio files, each decoded whole, reading a group of files at a time (bounded memory)."""
+    outputs: list[torch.Tensor] = []
+    for start in range(0, len(paths), files_per_group):
+        waveforms = [load_audio(p, target_rate=features.config.sample_rate)
+                     for p in paths[start : start + files_per_group]]
+        outputs.extend(batched_outputs(features, model, waveforms, device, max_batch_samples))
     return outputs
 
 

@@ -40,7 +40,7 @@ from .errors import CheckpointError, ConfigError
 from .evaluate import score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import read_manifest
-from .model import BiLSTMCTC, ModelConfig, batched_outputs
+from .model import BiLSTMCTC, ModelConfig, outputs_of_files
 from .stop_signals import StopRequests, ignore_stop_signals
 from .text import DEFAULT_CHARS, Vocabulary
 
@@ -250,14 +250,12 @@ def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batc
 
 @torch.inference_mode()
 def dev_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, entries: list[dict[str, Any]],
-               device: torch.device, batch_seconds: float = 120.0, group: int = 256) -> tuple[float, float]:
-    """Greedy WER and CER of the network on a dev manifest's entries (read a group of files at a time)."""
-    rate, greedy, hypotheses = features.config.sample_rate, GreedyDecoder(vocab), []
-    for start in range(0, len(entries), group):
-        waveforms = [load_audio(e["audio_filepath"], target_rate=rate) for e in entries[start : start + group]]
-        for log_probs in batched_outputs(features, model, waveforms, device, batch_seconds * rate):
-            ids = greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
-            hypotheses.append(ids_to_text(vocab, ids))
+               device: torch.device, batch_seconds: float = 120.0) -> tuple[float, float]:
+    """Greedy WER and CER of the network on a dev manifest's entries."""
+    paths, greedy = [e["audio_filepath"] for e in entries], GreedyDecoder(vocab)
+    hypotheses = [ids_to_text(vocab, greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0])
+                  for log_probs in outputs_of_files(features, model, paths, device,
+                                                    batch_seconds * features.config.sample_rate)]
     report = score([e["text"] for e in entries], hypotheses)
     return report.wer, report.cer
 

@@ -14,13 +14,12 @@ import numpy as np
 import torch
 
 from .alignment import word_timings
-from .audio import load_audio
 from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
 from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
-from .model import BiLSTMCTC, batched_outputs, network_outputs, quantize_int8
+from .model import BiLSTMCTC, batched_outputs, network_outputs, outputs_of_files, quantize_int8
 from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
@@ -82,11 +81,8 @@ class Transcriber:
     def log_probs_of_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
                            files_per_group: int = 256) -> list[torch.Tensor]:
         """Valid log-probs of each file decoded whole, reading a group of files at a time."""
-        outputs: list[torch.Tensor] = []
-        for start in range(0, len(paths), files_per_group):
-            group = [load_audio(p, target_rate=self.sample_rate) for p in paths[start : start + files_per_group]]
-            outputs.extend(self._batched_log_probs(group, batch_seconds))
-        return outputs
+        return outputs_of_files(self.features, self.model, paths, self.device, batch_seconds * self.sample_rate,
+                                files_per_group)
 
     def transcribe_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
                          decoding: DecodeConfig | None = None) -> list[str]:
