@@ -7,9 +7,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
@@ -30,6 +33,8 @@ RELEASE_LM = "lm.arpa.gz"  # an ARPA language model, gzip-compressed
 RELEASE_LM_BINARY = "lm.bin"  # or one in KenLM's binary format, with its lexicon
 RELEASE_LEXICON = "lexicon.txt"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a release
+# Where zipped releases (`asr transcribe --model my-voice.zip`) are unpacked: beam search reads the LM from a file.
+RELEASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "releases"
 LAST = "last.pt"  # the checkpoint a training run resumes from; the one before it is kept as last.prev.pt
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
@@ -241,10 +246,62 @@ def is_release(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / RELEASE_CONFIG).is_file()
 
 
-def load_trained(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
-    """A release folder, a checkpoint file or a run folder (its best.pt), in the checkpoint layout build_model
-    expects, and the path it was read from."""
+RELEASE_FILES = (RELEASE_WEIGHTS, RELEASE_CONFIG, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
+
+
+def zip_release(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write a release folder as a zip holding one folder named like the zip (unzipped, it is a release folder);
+    the files are stored, not compressed: weights and KenLM binaries hardly compress."""
+    folder, out = Path(folder), Path(out)
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name in RELEASE_FILES:
+            if (folder / name).is_file():
+                archive.write(folder / name, f"{out.stem}/{name}")
+    os.chmod(out, 0o644)
+    return out
+
+
+def unzip_release(path: str | os.PathLike[str]) -> Path:
+    """The release folder a zip of one (zip_release) unpacks to, in the user's cache, keyed by the zip's content:
+    unpacked once, then reused. Only the release's own file names are taken, so a crafted zip writes nothing else."""
     path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    folder = RELEASE_CACHE / digest.hexdigest()[:32]
+    if is_release(folder):
+        return folder
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {PurePosixPath(m).name: m for m in archive.namelist() if PurePosixPath(m).name in RELEASE_FILES
+                       and len(PurePosixPath(m).parts) <= 2}
+            if RELEASE_CONFIG not in members:
+                raise CheckpointError(f"{path}: not a zipped model release (no {RELEASE_CONFIG} in it)")
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".unzip-", dir=folder.parent))
+            try:
+                for name, member in members.items():
+                    with archive.open(member) as source, open(tmp / name, "wb") as target:
+                        shutil.copyfileobj(source, target)
+                try:
+                    tmp.rename(folder)  # whole or not at all
+                except OSError:
+                    if not is_release(folder):  # else another process unpacked the same zip meanwhile
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable zip of a model release ({err})") from None
+    return folder
+
+
+def load_trained(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
+    """A release folder (or a zip of one), a checkpoint file or a run folder (its best.pt), in the checkpoint
+    layout build_model expects, and the path it was read from."""
+    path = Path(path)
+    if path.suffix == ".zip" and path.is_file():
+        return load_release(unzip_release(path)), path
     if is_release(path):
         return load_release(path), path
     path = checkpoint_path(path)

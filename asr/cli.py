@@ -285,6 +285,34 @@ def cmd_average(args: argparse.Namespace) -> None:
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
 
 
+def cmd_adapt(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .adapt import AdaptConfig, Progress, adapt, check_output, write_adapted
+
+    given = {"steps": args.steps, "minutes_max": args.minutes_max, "lr": args.lr, "layers": args.layers,
+             "threads": args.threads, "time_limit_s": args.time_limit, "seed": args.seed}
+    config = AdaptConfig(**{key: value for key, value in given.items() if value is not None})
+    check_output(Path(args.out))  # before minutes of work, not after
+    bar: tqdm | None = None  # from the first step on: loading and checking the recordings come first
+
+    def progress(update: Progress) -> None:
+        nonlocal bar
+        bar = bar or tqdm(total=update.steps, unit="step", desc="adapting", file=sys.stderr, dynamic_ncols=True)
+        bar.update(update.step - bar.n)
+        if update.held_out is not None:
+            bar.set_postfix(held_out_wer=f"{update.held_out.wer:.1%}", best_wer=f"{update.best.wer:.1%}")
+
+    try:
+        result = adapt(args.recordings, args.model, config, progress, log=lambda line: tqdm.write(line, sys.stderr))
+    finally:
+        if bar is not None:
+            bar.close()
+    path = write_adapted(result.checkpoint, args.out)
+    print(result.summary())
+    print(f"wrote {path} (use it with asr transcribe --model {path} or asr demo --model {path})")
+
+
 def cmd_package(args: argparse.Namespace) -> None:
     import torch
 
@@ -382,6 +410,23 @@ def average_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output checkpoint (default: average-N.pt beside the inputs)")
 
 
+def adapt_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recordings", help="one speaker's recordings: a JSONL manifest, or a folder of audio files "
+                                           "with same-named .txt transcripts")
+    parser.add_argument("--out", required=True, help="the adapted model: a release folder, or a .zip of one")
+    parser.add_argument("--model", help="the model to start from: release folder or .zip, checkpoint file or run "
+                                        "folder (default: the bundled model)")
+    parser.add_argument("--minutes-max", type=float, help="use at most this many minutes of recordings (default 10)")
+    parser.add_argument("--steps", type=int, help="optimizer steps at most, fewer when the held-out loss stops "
+                                                  "improving (default 120)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--layers", type=int, help="train the lowest N BiLSTM layers, 0 for all (default 2)")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--time-limit", type=float, help="seconds of training at most; the best weights so far are "
+                                                         "kept")
+    parser.add_argument("--seed", type=int, help="random seed: which recordings are held out, augmentation")
+
+
 def package_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
     parser.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
@@ -404,6 +449,7 @@ COMMANDS = [
     ("demo", "serve the browser demo: live dictation and file upload (Gradio)", demo_arguments, cmd_demo),
     ("export", "write a model as one TorchScript file (waveform in, log-probs out)", export_arguments, cmd_export),
     ("average", "average the weights of the last epochs' checkpoints", average_arguments, cmd_average),
+    ("adapt", "adapt a model to one speaker from a few minutes of their recordings", adapt_arguments, cmd_adapt),
     ("package", "turn a training checkpoint into a release (safetensors + JSON)", package_arguments, cmd_package),
 ]
 

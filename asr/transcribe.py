@@ -62,6 +62,14 @@ class Transcriber:
         # Beam search with the language model a release ships and the weights tuned for it (see load_model).
         self.recommended_decoding: DecodeConfig | None = None
 
+    def with_network(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel) -> "Transcriber":
+        """A Transcriber for other weights of this model's vocabulary (an adapted copy) that shares this one's
+        decoders and decoding settings: beam search's LM and lexicon trie take hundreds of MB and do not depend
+        on the network."""
+        other = Transcriber(model, features, self.vocab, str(self.device), self.decoding, self.segmenter)
+        other.decoders, other.recommended_decoding = self.decoders, self.recommended_decoding
+        return other
+
     def decoder(self, decoding: DecodeConfig | None = None) -> Decoder:
         """The decoder for these settings (default: self.decoding); the first use of beam settings builds it."""
         return self.decoders.get(decoding or self.decoding)

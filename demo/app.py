@@ -2,7 +2,10 @@
 word times and a picture of the CTC output. Gradio 6; each browser session keeps its own stream state."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +19,9 @@ from asr.dictation import Dictation
 from asr.errors import ASRError
 from asr.transcribe import Transcriber, load_model
 
+from .adaptation import AdaptedModels
 from .picture import spectrogram_with_spikes
+from .voice_tab import BUNDLED, MAX_ADAPTED, MINE, VoiceTab
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 MAX_UPLOAD_MB = int(os.environ.get("ASR_DEMO_MAX_UPLOAD_MB", 50))  # tests/test_demo_load.py lowers it to 1
@@ -34,10 +39,23 @@ class Engine:
     decoders of the last few built: each hotword list has its own trie of the lexicon); requests run one at a time,
     so concurrent visitors share the CPU's threads instead of oversubscribing them."""
 
-    def __init__(self, transcriber: Transcriber, model_name: str) -> None:
+    def __init__(self, transcriber: Transcriber, model_name: str, model_path: str | None = None) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
+        self.model_path = model_path  # what adaptation starts from (None: the bundled model)
         self.lock = threading.Lock()
+        self.adapted = AdaptedModels(MAX_ADAPTED)  # each session's adapted model (the "Adapt to my voice" tab)
+
+    def transcriber_for(self, choice: str | None, session: str) -> tuple[Transcriber, str]:
+        """The model a session chose, and a note when its adapted model is gone (dropped to make room)."""
+        if choice != MINE:
+            return self.transcriber, ""
+        adapted = self.adapted.get(session)
+        if adapted is not None:
+            return adapted.transcriber, ""
+        reason = (f"the server keeps at most {MAX_ADAPTED} adapted models and dropped the least recently used"
+                  if self.adapted.was_dropped(session) else "there is none for this page")
+        return self.transcriber, f" (your adapted model is gone: {reason}; using the other model; adapt again)"
 
     def decoding(self, method: str, hotwords: str) -> DecodeConfig:
         words = [w.strip() for w in (hotwords or "").split(",") if w.strip()]
@@ -46,9 +64,10 @@ class Engine:
         base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
         return replace(base, hotwords=words)
 
-    def start(self, state: Dictation | None) -> tuple[Dictation, str, str]:
-        """A new dictation when the microphone starts."""
-        return Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S), "", "Listening…"
+    def start(self, state: Dictation | None, choice: str, request: gr.Request) -> tuple[Dictation, str, str]:
+        """A new dictation, with the session's chosen model, when the microphone starts."""
+        transcriber, note = self.transcriber_for(choice, request.session_hash)
+        return Dictation(transcriber, max_duration_s=MAX_RECORDING_S), "", f"Listening…{note}"
 
     def stream(self, chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
                ) -> tuple[str, Dictation, str]:
@@ -74,8 +93,12 @@ class Engine:
             raise gr.Error(str(err), print_exception=False) from None
         return result.text, None, f"Done: {result.duration:.1f} s transcribed"
 
-    def transcribe_upload(self, path: str | None, how: str, hot: str):  # noqa: ANN202 - three component values
-        """An uploaded file: its transcript, its words with times, and the picture."""
+    def transcribe_upload(self, path: str | None, how: str, hot: str, choice: str | None = None,
+                          request: gr.Request | None = None):  # noqa: ANN202 - three component values
+        """An uploaded file, with the session's chosen model: its transcript, its words with times, the picture."""
+        transcriber, note = self.transcriber_for(choice, request.session_hash if request else "")
+        if note:
+            gr.Warning(note.strip(" ()").capitalize())
         if not path:
             raise gr.Error("Choose or record an audio file first.", print_exception=False)
         try:
@@ -85,8 +108,8 @@ class Engine:
                                f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
                                print_exception=False)
             with self.lock:
-                result = self.transcriber.transcribe(audio, 16000, decoding=self.decoding(how, hot))
-                image = spectrogram_with_spikes(self.transcriber, audio, px_per_second=150)
+                result = transcriber.transcribe(audio, 16000, decoding=self.decoding(how, hot))
+                image = spectrogram_with_spikes(transcriber, audio, px_per_second=150)
         except ASRError as err:
             raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
         rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
@@ -103,11 +126,19 @@ class Engine:
                 + ("" if lm else " This model ships no language model: beam search runs without one."))
 
 
-def build_app(engine: Engine) -> gr.Blocks:
+def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
+    """The page. voices_root: where sessions keep their recordings and adapted models (default: a temporary folder
+    deleted at exit)."""
+    if voices_root is None:
+        voices_root = Path(tempfile.mkdtemp(prefix="asr-demo-voices-", dir=os.environ.get("ASR_DEMO_VOICES_DIR")))
+        atexit.register(shutil.rmtree, voices_root, True)
+    voice = VoiceTab(engine.model_path, engine.transcriber, engine.adapted, voices_root)
     with gr.Blocks(title="asr: live dictation", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as app:
         gr.Markdown("# asr — live dictation\nPress **Record**, speak, and watch the words appear. "
-                    "Or upload a recording in the second tab.")
+                    "Or upload a recording in the second tab, or teach the model your voice in the third.")
         gr.Markdown(engine.describe(), elem_id="model-info")
+        model_choice = gr.Radio([BUNDLED, MINE], value=BUNDLED, label="Model for dictation and upload",
+                                visible=False, elem_id="model-choice")
         with gr.Accordion("Settings", open=False):
             method = gr.Radio([GREEDY, BEAM], value=GREEDY, label="Decoding", elem_id="decoding")
             hotwords = gr.Textbox(label="Hotwords (comma-separated names or words to favour; uses beam search)",
@@ -131,25 +162,28 @@ def build_app(engine: Engine) -> gr.Blocks:
                                  elem_id="words", interactive=False)
             picture = gr.Image(label="Log-mel spectrogram, and the characters the network fires on (blue spikes; "
                                      "grey: probability of blank)", type="pil", elem_id="picture", interactive=False)
+        with gr.Tab("Adapt to my voice"):
+            voice.build(model_choice)
 
         # API names for gradio_client (benchmarks/demo_load.py, tests/test_demo_load.py); the browser calls by index.
-        mic.start_recording(engine.start, inputs=[session], outputs=[session, live, status],
+        mic.start_recording(engine.start, inputs=[session, model_choice], outputs=[session, live, status],
                             api_name="dictation_start")
         mic.stream(engine.stream, inputs=[mic, session, method, hotwords], outputs=[live, session, status],
                    stream_every=STREAM_EVERY_S, time_limit=int(MAX_RECORDING_S) + 30, concurrency_limit=None,
                    show_progress="hidden", api_name="dictation_stream")
         mic.stop_recording(engine.stop, inputs=[session, method, hotwords], outputs=[live, session, status],
                            api_name="dictation_stop")
-        run.click(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
-                  api_name="transcribe")
-        upload.upload(engine.transcribe_upload, inputs=[upload, method, hotwords], outputs=[text, words, picture],
-                      api_name="transcribe_on_upload", api_visibility="undocumented")
+        run.click(engine.transcribe_upload, inputs=[upload, method, hotwords, model_choice],
+                  outputs=[text, words, picture], api_name="transcribe")
+        upload.upload(engine.transcribe_upload, inputs=[upload, method, hotwords, model_choice],
+                      outputs=[text, words, picture], api_name="transcribe_on_upload", api_visibility="undocumented")
+        app.unload(voice.forget)
     return app
 
 
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """Serve the demo; blocks until interrupted."""
-    engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)")
+    engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)", model)
     build_app(engine).queue(default_concurrency_limit=8).launch(
         server_name=host, server_port=port, share=share, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
         footer_links=[])

@@ -104,10 +104,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_demo(log: Path, max_upload_mb: int | None = None, temp_dir: Path | None = None
-               ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`asr demo` on a free loopback port; yields (url, process) once it answers, and stops it afterwards."""
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+def serve_demo(log: Path, max_upload_mb: int | None = None, temp_dir: Path | None = None,
+               env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`asr demo` on a free loopback port (with `env` added to its environment); yields (url, process) once it
+    answers, and stops it afterwards."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     if max_upload_mb is not None:
         env["ASR_DEMO_MAX_UPLOAD_MB"] = str(max_upload_mb)
     if temp_dir is not None:

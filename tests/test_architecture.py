@@ -20,6 +20,7 @@ LAYERS = [
     ("inference and outputs", ["asr.transcribe", "asr.evaluate", "asr.export", "asr.writers", "asr.dictation"]),
     ("training", ["asr.data", "asr.device_data", "asr.distributed", "asr.train"]),
     ("corpus preparation", ["asr.corpora"]),
+    ("adaptation", ["asr.adapt"]),
     ("entry points", ["asr", "asr.cli", "asr_demo"]),
 ]
 
