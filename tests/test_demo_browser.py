@@ -187,3 +187,59 @@ def test_concurrent_sessions_keep_their_own_words(demo_url, tmp_path):
             b.close()
     assert score([FIRST], [finals[0]]).cer < 0.35 and score([OTHER], [finals[1]]).cer < 0.35, finals
     assert "window" not in finals[0] and "weather" not in finals[1], finals
+
+
+def take(page, seconds: float) -> None:
+    """Record `seconds` of the fake microphone in the Adapt tab."""
+    page.locator("#adapt-mic button", has_text="Record").first.click()
+    time.sleep(seconds)
+    page.locator("#adapt-mic button", has_text="Stop").first.click()
+    page.locator("#adapt-mic [data-testid='download-link']").wait_for(timeout=15000)  # the take is ready
+
+
+def test_adapt_to_my_voice_then_dictate_with_it_download_it_and_switch_back(demo_url, tmp_path):
+    from asr.adapt import prompts
+    from asr.checkpoint import load_trained
+
+    # The fake microphone loops the first prompts read aloud; each take catches part of them.
+    mic = spoken(prompts()[:4], tmp_path / "prompts.wav")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), headless=True, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={mic}"])
+        page = open_demo(browser, demo_url)
+        page.get_by_role("tab", name="Adapt to my voice").click()
+        assert prompts()[0] in page.locator("#adapt-prompt").inner_text()
+        take(page, 3)
+        page.locator("#adapt-mic button[aria-label='Clear']").click()  # not happy with it: record it again
+        take(page, 4)
+        page.locator("#adapt-keep").click()
+        page.get_by_text("Collected: 1 sentences").wait_for(timeout=15000)
+        assert prompts()[1] in page.locator("#adapt-prompt").inner_text()
+        for count in range(2, 8):
+            take(page, 4)
+            page.locator("#adapt-keep").click()
+            page.get_by_text(f"Collected: {count} sentences").wait_for(timeout=15000)
+        steps = page.locator("#adapt-steps input[type=number]")
+        steps.fill("5")
+        steps.press("Enter")
+        page.locator("#adapt-run").click()
+        page.locator("#adapt-status progress").wait_for(timeout=60000)  # the progress bar while it trains
+        page.get_by_text("Adapted.").wait_for(timeout=240000)
+        status = page.locator("#adapt-status").inner_text()
+        screenshot(page, "demo-adapt.png")
+        assert "Word error rate on your held-out sentences: greedy" in status and "→" in status, status
+        assert page.locator("#model-choice input[value='my adapted model']").is_checked()
+        with page.expect_download() as download:
+            page.locator("#adapt-download").click()
+        download.value.save_as(tmp_path / "mine.zip")
+        assert load_trained(tmp_path / "mine.zip")[0]["metadata"]["steps"] <= 5
+
+        page.get_by_role("tab", name="Microphone").click()
+        _, with_mine = record(page, 6)
+        assert "your adapted model is gone" not in page.locator("#mic-status").inner_text()
+        page.locator("#model-choice label", has_text="the model the demo started with").click()
+        assert page.locator("#model-choice input[value='the model the demo started with']").is_checked()
+        _, with_bundled = record(page, 6)
+        browser.close()
+    assert with_mine.strip() and with_bundled.strip(), (with_mine, with_bundled)
