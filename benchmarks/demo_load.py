@@ -2,6 +2,7 @@
 
     python benchmarks/demo_load.py --clients 4 --seconds 60          # starts `asr demo` on a free port
     python benchmarks/demo_load.py --url http://127.0.0.1:7860/      # or loads a demo that is already running
+    python benchmarks/demo_load.py --clients 8 --dictate-only --adapt-prompts 24   # 8 dictate while a 9th adapts
 
 What the visitors do and what is measured: demo/load.py (installed as asr_demo.load). Prints a Markdown block: date, command, machine, and the table.
 """
@@ -43,6 +44,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help=f"concurrent visitors (1 to {len(SENTENCES)})")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the visitors keep going")
     parser.add_argument("--url", help="a running demo to load (default: start `asr demo` on a free port)")
+    parser.add_argument("--dictate-only", action="store_true", help="the visitors dictate and never upload")
+    parser.add_argument("--adapt-prompts", type=int, default=0,
+                        help="one more visitor keeps this many prompt recordings and adapts meanwhile; the others "
+                             "stop when it is done")
+    parser.add_argument("--adapt-steps", type=int, default=120, help="the adapting visitor's step budget")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="demo-load-") as tmp:
@@ -55,7 +61,8 @@ def main() -> None:
                 (tmp / "gradio").mkdir()
                 url, server = stack.enter_context(serve_demo(tmp / "demo.log", temp_dir=tmp / "gradio"))
                 rss_before = rss_mb(server.pid)
-            results = run_load(url, args.clients, args.seconds, tmp)
+            results, adapter = run_load(url, args.clients, args.seconds, tmp, args.dictate_only, args.adapt_prompts,
+                                        args.adapt_steps)
             if server is not None:
                 rss_after, (files, megabytes) = rss_mb(server.pid), folder_mb(tmp / "gradio")
     crosstalk = results.crosstalk()
@@ -64,15 +71,19 @@ def main() -> None:
           f"| CPU | {machine()}; load average {load_before:.1f} at start (the clients run on the same machine) |\n"
           f"| software | Python {platform.python_version()}, gradio {version('gradio')}, "
           f"gradio_client {version('gradio_client')} |\n"
-          f"| load | {args.clients} visitors for {args.seconds:.0f} s (all done after {results.wall_s:.1f} s), "
+          f"| load | {args.clients} visitors {'dictating' if args.dictate_only else 'uploading and dictating'} "
+          f"{f'while one adapts ({args.adapt_prompts} prompts, at most {args.adapt_steps} steps)' if adapter else ''}"
+          f" for {args.seconds:.0f} s at most (all done after {results.wall_s:.1f} s), "
           f"greedy decoding; {results.audio_s:.0f} s of audio transcribed "
           f"({results.audio_s / results.wall_s:.2f} audio s per s) |\n"
           f"| crosstalk | {len(crosstalk)} of {len(results.transcripts)} transcripts hold another visitor's words |\n"
-          f"| accuracy | mean CER {results.final_cer('upload'):.3f} (uploads), "
+          f"| accuracy | mean CER {results.final_cer('upload'):.3f} (uploads; nan: none), "
           f"{results.final_cer('dictation'):.3f} (dictations) against each visitor's own sentence |")
     if server is not None:
         print(f"| server | RSS {rss_before:.0f} MB after start, {rss_after:.0f} MB at the end; "
               f"{files} files ({megabytes:.1f} MB) left in its Gradio cache |")
+    if adapter is not None:
+        print(f"| adaptation | {adapter.final_status or 'failed (see below)'} |")
     print()
     print(table(results))
     for kind, messages in results.errors.items():

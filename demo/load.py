@@ -18,6 +18,10 @@ arrive on the session's event stream (GET /queue/data). Like the browser, a visi
 unanswered holds the chunks it records meanwhile and sends them together, in one WAV, once the reply arrives.
 Unlike the browser (which drops chunks recorded while its event still waits in the queue), it never drops audio.
 
+With `adapt_prompts`, one more visitor uses the "Adapt to my voice" tab meanwhile: it keeps recordings of the first
+prompts (`/adapt_keep`, the prompts read by espeak-ng) and adapts (`/adapt`); the others stop when it is done, so
+their figures are those of dictation while a model adapts on the same server.
+
 Latency is measured per request: an upload from the start of its file upload to its result; a chunk from the start
 of its upload to the partial text it brings back; start and stop from call to result. Every transcript a visitor
 receives, partial or final, must hold no word of another visitor's sentence (crosstalk).
@@ -29,6 +33,7 @@ import io
 import json
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -45,6 +50,7 @@ import numpy as np
 import soundfile
 from gradio_client import Client, handle_file
 
+from asr.adapt import prompts
 from asr.audio import load_audio, resample
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
@@ -56,7 +62,8 @@ SENTENCES = ["the weather was fine all day", "please open the window", "we walke
              "she bought fresh bread and milk", "birds sing in the morning"]
 GREEDY = "greedy (fastest)"  # demo/app.py's label for greedy decoding
 BROWSER_RATE = 48000  # what browsers record at
-KINDS = ("upload", "dictation start", "chunk", "dictation stop")
+KINDS = ("upload", "dictation start", "chunk", "dictation stop", "adapt keep", "adapt")
+ADAPT_VOICE = Voice("espeak-ng", "en-us", "m3")  # the adapting visitor's voice, reading the built-in prompts
 
 
 @dataclass
@@ -170,10 +177,10 @@ class Visitor:
         self.mic = (resample(self.speech, 16000, BROWSER_RATE) * 32767).astype(np.int16)
         self.rng = np.random.default_rng(index)
 
-    def run(self, deadline: float) -> None:
+    def run(self, deadline: float, dictate_only: bool = False, stop: threading.Event | None = None) -> None:
         turn = self.index  # half the visitors start with an upload, half with a dictation
-        while time.monotonic() < deadline:
-            if turn % 2 == 0:
+        while time.monotonic() < deadline and not (stop and stop.is_set()):
+            if turn % 2 == 0 and not dictate_only:
                 self.upload()
             else:
                 self.dictate()
@@ -300,32 +307,84 @@ class Visitor:
                     return
 
 
-def run_load(url: str, clients: int, seconds: float, folder: Path) -> Results:
-    """clients visitors, each with its own sentence, for `seconds`; returns what they saw."""
+class Adapter:
+    """A visitor of the "Adapt to my voice" tab: keeps recordings of the first prompts (`/adapt_keep`), then adapts
+    (`/adapt`) and waits for the result; measures both."""
+
+    def __init__(self, url: str, wavs: list[Path], steps: int, results: Results, download_dir: Path) -> None:
+        self.wavs, self.steps, self.results = wavs, steps, results
+        self.client = Client(url, verbose=False, analytics_enabled=False, download_files=str(download_dir))
+        self.final_status = ""
+
+    def run(self, done: threading.Event) -> None:
+        try:
+            for wav in self.wavs:
+                began = time.perf_counter()
+                self.client.predict(handle_file(str(wav)), api_name="/adapt_keep")
+                self.results.add("adapt keep", time.perf_counter() - began)
+            began = time.perf_counter()
+            job = self.client.submit(self.steps, api_name="/adapt")
+            while not job.done():
+                time.sleep(0.2)
+            if job.exception() is not None:
+                raise job.exception()
+            self.results.add("adapt", time.perf_counter() - began)
+            self.final_status = re.sub(r"<[^>]+>", " ", str(job.outputs()[-1][0])).strip()
+        except Exception as err:  # noqa: BLE001 - counted and reported like the others'
+            self.results.error("adapt", f"{type(err).__name__}: {err}")
+        finally:
+            self.client.close()
+            done.set()
+
+
+def prepare_prompts(folder: Path, count: int) -> list[Path]:
+    """The first `count` built-in prompts read by ADAPT_VOICE, a WAV each."""
+    paths = []
+    for index, text in enumerate(prompts()[:count]):
+        paths.append(folder / f"prompt-{index:03d}.wav")
+        if not paths[-1].exists():
+            synthesize(text, ADAPT_VOICE, paths[-1])
+    return paths
+
+
+def run_load(url: str, clients: int, seconds: float, folder: Path, dictate_only: bool = False,
+             adapt_prompts: int = 0, adapt_steps: int = 120) -> tuple[Results, Adapter | None]:
+    """clients visitors, each with its own sentence, for `seconds` (dictate_only: no uploads); returns what they
+    saw. With adapt_prompts, one more visitor records that many prompts and adapts with at most adapt_steps steps
+    meanwhile, and the others stop when the adaptation ends: what they saw is what dictation gets while a model
+    adapts."""
     if not 1 <= clients <= len(SENTENCES):
         raise ValueError(f"between 1 and {len(SENTENCES)} clients (one sentence each)")
     results = Results()
     wavs = prepare_audio(folder, clients)
     visitors = [Visitor(i, url, wav, results, folder) for i, wav in enumerate(wavs)]
+    adapted = threading.Event()
+    adapter = (Adapter(url, prepare_prompts(folder, adapt_prompts), adapt_steps, results, folder)
+               if adapt_prompts else None)
     began = time.monotonic()
-    threads = [threading.Thread(target=v.run, args=(began + seconds,)) for v in visitors]
+    threads = [threading.Thread(target=v.run, args=(began + seconds, dictate_only, adapted if adapter else None))
+               for v in visitors]
+    if adapter:
+        threads.append(threading.Thread(target=adapter.run, args=(adapted,)))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     results.wall_s = time.monotonic() - began
-    return results
+    return results, adapter
 
 
 def table(results: Results) -> str:
-    lines = ["| request | count | per s | p50 ms | p90 ms | p99 ms | max ms | errors |", "|---" * 8 + "|"]
+    lines = ["| request | count | per s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors |", "|---" * 9 + "|"]
     for kind in KINDS:
         times = np.array(results.latencies.get(kind, [])) * 1000
+        if not len(times) and not results.errors.get(kind):
+            continue
         if len(times):
-            p50, p90, p99 = np.percentile(times, [50, 90, 99])
-            figures = f"{p50:.0f} | {p90:.0f} | {p99:.0f} | {times.max():.0f}"
+            p50, p90, p95, p99 = np.percentile(times, [50, 90, 95, 99])
+            figures = f"{p50:.0f} | {p90:.0f} | {p95:.0f} | {p99:.0f} | {times.max():.0f}"
         else:
-            figures = "– | – | – | –"
+            figures = "– | – | – | – | –"
         lines.append(f"| {kind} | {len(times)} | {len(times) / results.wall_s:.2f} | {figures} | "
                      f"{len(results.errors.get(kind, []))} |")
     return "\n".join(lines)

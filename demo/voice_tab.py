@@ -109,9 +109,9 @@ class VoiceTab:
             self.folders.remove_model(dropped)
         left_out = "".join(f"<li>left out {html.escape(Path(path).name)}: {html.escape(why)}</li>"
                            for path, why in outcome.left_out)
-        message = (f"<b>Adapted.</b> Word error rate on your held-out sentences: "
-                   f"{html.escape(scores_line(outcome.before, outcome.after))}. Dictation and upload now use your "
-                   f"adapted model (switch back above)." + (f"<ul>{left_out}</ul>" if left_out else ""))
+        message = (f"<b>Adapted</b> ({html.escape(outcome.summary.splitlines()[0])}). Word error rate on your "
+                   f"held-out sentences: {html.escape(scores_line(outcome.before, outcome.after))}. Dictation and "
+                   f"upload now use your adapted model (switch back above)." + (f"<ul>{left_out}</ul>" if left_out else ""))
         return (status_html(message, done=True), gr.update(value=MINE, visible=True),
                 gr.update(value=str(outcome.zip_path), visible=True))
 

@@ -74,7 +74,7 @@ def test_sessions_adapt_in_turn_and_each_dictates_with_its_own_model(demo, promp
     assert sorted(waited) == [False, True], statuses  # one ran at once, the other waited its turn
     for job, status in zip(jobs, statuses):
         assert any("<progress" in s and "Adapting: step" in s for s in status), status
-        assert "Adapted." in status[-1] and "→" in status[-1], status[-1]
+        assert "<b>Adapted</b> (trained " in status[-1] and "→" in status[-1], status[-1]
         _, choice, download = job.outputs()[-1]  # component updates: the model switch and the download button
         assert choice["value"] == MINE and choice["visible"] and download["visible"]
         checkpoint, _ = load_trained(download["value"])  # the downloaded zip is a release

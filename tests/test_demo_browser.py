@@ -225,7 +225,7 @@ def test_adapt_to_my_voice_then_dictate_with_it_download_it_and_switch_back(demo
         steps.press("Enter")
         page.locator("#adapt-run").click()
         page.locator("#adapt-status progress").wait_for(timeout=60000)  # the progress bar while it trains
-        page.get_by_text("Adapted.").wait_for(timeout=240000)
+        page.locator("#adapt-status .done").wait_for(timeout=240000)
         status = page.locator("#adapt-status").inner_text()
         screenshot(page, "demo-adapt.png")
         assert "Word error rate on your held-out sentences: greedy" in status and "→" in status, status

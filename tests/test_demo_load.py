@@ -68,7 +68,7 @@ def test_the_crosstalk_check_sees_another_visitors_words():
 
 def test_concurrent_visitors_succeed_and_see_only_their_own_words(demo, tmp_path):
     url, server = demo
-    results = demo_load.run_load(url, clients=3, seconds=15, folder=tmp_path)
+    results, _ = demo_load.run_load(url, clients=3, seconds=15, folder=tmp_path)
     print(demo_load.table(results))
     assert not results.errors, dict(results.errors)
     assert all(results.latencies[kind] for kind in demo_load.KINDS), dict(results.latencies)
