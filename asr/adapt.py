@@ -86,7 +86,7 @@ class AdaptConfig:
     mismatch_ratio: float = 3.0
     mismatch_margin: float = 2.0
     threads: int | None = None  # torch CPU threads (None: torch's default)
-    time_limit_s: float | None = None  # stop training after this long and keep the best weights so far
+    time_limit_s: float | None = None  # stop training once adaptation has run this long; the best weights are kept
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -283,7 +283,27 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
     before = held_out_scores(network, features, vocab, held_out, beam)
     log(f"adapting on {len(train_set)} recordings ({sum(r.seconds for r in train_set):.0f} s), {len(held_out)} held "
         f"out; held-out WER before: {before.wer:.1%}")
-    best_state, best, best_step, step = copy.deepcopy(network.state_dict()), before, 0, 0
+    step, best_step = fine_tune(network, features, vocab, train_set, held_out, before, config, progress, started)
+    after = held_out_scores(network, features, vocab, held_out, beam)
+    checkpoint = {"config": base["config"], "model": network.state_dict(), "features": features.state_dict()}
+    result = AdaptResult(checkpoint, before, after, len(train_set), sum(r.seconds for r in train_set), len(held_out),
+                         left_out, step, best_step, time.perf_counter() - started)
+    checkpoint["metadata"] = {"adapted_from": "the bundled model" if model is None else str(base_path),
+                              "recordings": len(train_set), "held_out": len(held_out),
+                              "seconds": round(result.trained_seconds, 1), "steps": step, "best_step": best_step,
+                              "held_out_before": asdict(before), "held_out_after": asdict(after)}
+    if "decoding" in base:
+        checkpoint["decoding"] = base["decoding"]
+    return result
+
+
+def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, train_set: list[Recording],
+              held_out: list[Recording], before: Scores, config: AdaptConfig,
+              progress: Callable[[Progress], None] | None, started: float) -> tuple[int, int]:
+    """Train the network's lowest config.layers layers on train_set, scoring held_out every config.eval_every
+    steps, until config.steps, config.patience scorings without a lower held-out loss, or config.time_limit_s;
+    the network ends with the weights of the lowest held-out loss. Returns (steps taken, step kept; 0: none)."""
+    best_state, best, best_step, without_improvement = copy.deepcopy(network.state_dict()), before, 0, 0
     if config.layers:
         for part in [*network.layers[config.layers:], network.output]:
             part.requires_grad_(False)
@@ -291,7 +311,7 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
                                                                 min_lr_ratio=0.3, weight_decay=0.0), config.steps)
     augment = WaveformAugment(MILD_AUGMENT, 16000)
     spec_augment = SpecAugment(SpecAugmentConfig()).train()
-    without_improvement = 0
+    step = 0
     for step, indices in enumerate(shuffled_batches(train_set, config.batch_seconds, config.seed), start=1):
         network.train()
         items = [(augment(train_set[i].audio, np.random.default_rng([config.seed, step, i])), train_set[i].text,
@@ -319,16 +339,7 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
         if without_improvement >= config.patience or out_of_time or step == config.steps:
             break
     network.load_state_dict(best_state)
-    after = held_out_scores(network, features, vocab, held_out, beam)
-    checkpoint = {"config": base["config"], "model": network.state_dict(), "features": features.state_dict()}
-    result = AdaptResult(checkpoint, before, after, len(train_set), sum(r.seconds for r in train_set), len(held_out),
-                         left_out, step, best_step, time.perf_counter() - started)
-    checkpoint["metadata"] = {"adapted_from": str(base_path), "recordings": len(train_set), "held_out": len(held_out),
-                              "seconds": round(result.trained_seconds, 1), "steps": step, "best_step": best_step,
-                              "held_out_before": asdict(before), "held_out_after": asdict(after)}
-    if "decoding" in base:
-        checkpoint["decoding"] = base["decoding"]
-    return result
+    return step, best_step
 
 
 def shuffled_batches(recordings: list[Recording], batch_seconds: float, seed: int) -> Iterator[list[int]]:

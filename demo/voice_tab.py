@@ -13,6 +13,7 @@ import gradio as gr
 
 from asr.adapt import AdaptConfig, Progress, prompts
 from asr.errors import ASRError
+from asr.transcribe import Transcriber
 
 from .adaptation import (AdaptationQueue, AdaptedModels, Outcome, SessionFolders, Takes, load_adapted,
                          run_adaptation, scores_line)
@@ -30,15 +31,16 @@ SUGGESTED_MINUTES = 3
 class VoiceTab:
     """The tab's event handlers; `adapted` is shared with the Engine, which transcribes with a session's model."""
 
-    def __init__(self, base_model: str | None, engine_transcriber: Any, adapted: AdaptedModels, root: Path) -> None:
-        self.base_model = base_model
-        self.base = engine_transcriber
+    def __init__(self, base_model: str | None, base: Transcriber, adapted: AdaptedModels, root: Path) -> None:
+        self.base_model = base_model  # what adaptation starts from (None: the bundled model)
+        self.base = base
         self.adapted = adapted
         self.folders = SessionFolders(root)
         self.queue = AdaptationQueue()
 
     # -- recording ---------------------------------------------------------------------------------------------
-    def takes(self, takes: Takes | None, request: gr.Request) -> Takes:
+    def session_takes(self, takes: Takes | None, request: gr.Request) -> Takes:
+        """The session's recordings, started in its own folder on its first one."""
         return takes or Takes(self.folders.of(request.session_hash) / "takes")
 
     def view(self, takes: Takes | None) -> tuple[str, str]:
@@ -58,7 +60,7 @@ class VoiceTab:
         """Keep the recording of the current sentence and show the next one."""
         if recording is None:
             raise gr.Error("Record the sentence first (press Record, read it, press Stop).", print_exception=False)
-        takes = self.takes(takes, request)
+        takes = self.session_takes(takes, request)
         try:
             takes.keep(*recording)
         except ASRError as err:
@@ -71,7 +73,7 @@ class VoiceTab:
         return takes, *self.view(takes)
 
     def skip(self, takes: Takes | None, request: gr.Request):  # noqa: ANN201
-        takes = self.takes(takes, request)
+        takes = self.session_takes(takes, request)
         takes.skip()
         return takes, *self.view(takes)
 
