@@ -62,7 +62,8 @@ SENTENCES = ["the weather was fine all day", "please open the window", "we walke
              "she bought fresh bread and milk", "birds sing in the morning"]
 GREEDY = "greedy (fastest)"  # demo/app.py's label for greedy decoding
 BROWSER_RATE = 48000  # what browsers record at
-KINDS = ("upload", "dictation start", "chunk", "dictation stop", "adapt keep", "adapt")
+VISIT_KINDS = ("upload", "dictation start", "chunk", "dictation stop")  # what every visitor does
+KINDS = VISIT_KINDS + ("adapt keep", "adapt")  # and the adapting visitor
 ADAPT_VOICE = Voice("espeak-ng", "en-us", "m3")  # the adapting visitor's voice, reading the built-in prompts
 
 

@@ -65,6 +65,7 @@ def test_prompts_are_short_everyday_sentences_the_model_can_spell():
         assert set(normalize(sentence)) <= set(DEFAULT_CHARS), sentence
 
 
+@pytest.mark.slow  # trains
 def test_adapt_writes_a_release_that_transcribes_and_keeps_the_language_model(recordings, tmp_path, capsys):
     status, out, err = run(capsys, recordings, "--out", tmp_path / "mine", "--steps", 6, "--threads", 2)
     assert status == 0, err
@@ -86,6 +87,7 @@ def test_adapt_writes_a_release_that_transcribes_and_keeps_the_language_model(re
     assert result.returncode == 0 and "garage" in result.stdout, result.stderr
 
 
+@pytest.mark.slow  # trains
 def test_adapt_to_a_zip_that_transcribe_takes(recordings, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     status, out, err = run(capsys, recordings, "--out", tmp_path / "voice.zip", "--steps", 2)
@@ -101,6 +103,7 @@ def test_adapt_to_a_zip_that_transcribe_takes(recordings, tmp_path, capsys, monk
     assert len(list((tmp_path / "cache" / "asr" / "releases").iterdir())) == 1  # unpacked once, in the cache
 
 
+@pytest.mark.slow  # trains
 def test_adaptation_lowers_the_held_out_loss_and_keeps_the_best_weights(recordings):
     progress = []
     result = adapt(recordings, None, AdaptConfig(steps=12, eval_every=4, threads=2), progress.append,
@@ -113,6 +116,7 @@ def test_adaptation_lowers_the_held_out_loss_and_keeps_the_best_weights(recordin
     assert result.best_step in [0] + [p.step for p in scored]
 
 
+@pytest.mark.slow  # trains
 def test_a_transcript_that_does_not_match_is_reported_and_left_out(recordings, tmp_path, capsys):
     folder = copy_of(recordings, tmp_path)
     (folder / "03.txt").write_text(OTHER_TEXT)
@@ -174,6 +178,7 @@ def test_bad_options_and_outputs_are_refused_before_any_work(recordings, tmp_pat
     assert_one_line_error(status, err, "no-model")
 
 
+@pytest.mark.slow  # trains
 def test_an_earlier_adapted_release_is_replaced(recordings, tmp_path, capsys):
     out = tmp_path / "mine"
     assert run(capsys, recordings, "--out", out, "--steps", 1)[0] == 0

@@ -93,7 +93,7 @@ def test_adapted_models_are_per_session_and_bounded(tmp_path):
 @pytest.fixture(scope="module")
 def takes_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("takes")
-    for i, text in enumerate(prompts()[:7]):
+    for i, text in enumerate(prompts()[:9]):
         synthesize(text, Voice("espeak-ng", "en-us", "m3"), folder / f"{i:03d}.wav")
         (folder / f"{i:03d}.txt").write_text(text + "\n")
     return folder
