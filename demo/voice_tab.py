@@ -125,7 +125,9 @@ class VoiceTab:
                     "like), then **Keep**. With a few minutes collected, press **Adapt**: the model is fine-tuned to "
                     "your voice and microphone on this server, then dictation and upload in this browser tab use it. "
                     "Your recordings and your adapted model stay in this session and are deleted when you close the "
-                    "page; **Download my model** keeps it.")
+                    "page; **Download my model** keeps it. What to expect: on voices the model had never heard, about 3 "
+                    "minutes lowered its word error rate with the language model by 10-37 % (most for a real voice), "
+                    "greedy by 1-6 %; it takes about a minute on a 2-core CPU when the server is idle.")
         takes = gr.State(None)
         prompt, collected = self.view(None)
         prompt_text = gr.Markdown(prompt, elem_id="adapt-prompt")
