@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.adapt import AdaptConfig, AdaptError, Progress, Scores, adapt, prompts, write_adapted
+from asr.adapt import SILENCE_PEAK, AdaptConfig, AdaptError, Progress, Scores, adapt, prompts, write_adapted
 from asr.audio import load_audio, save_wav
 from asr.checkpoint import build_model, load_trained, zip_release
 from asr.errors import ASRError
@@ -71,7 +71,7 @@ class Takes:
         audio = load_audio(samples, sample_rate)
         if len(audio) < 0.5 * 16000:
             raise AdaptError("the recording is shorter than half a second: record the whole sentence")
-        if float(np.abs(audio).max()) < 1e-3:
+        if float(np.abs(audio).max()) < SILENCE_PEAK:
             raise AdaptError("the recording is silent: check that the browser may use the microphone")
         text = prompts()[self.prompt % len(prompts())]
         stem = self.folder / f"{len(self.texts):03d}"
