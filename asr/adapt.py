@@ -38,7 +38,7 @@ from .decoding import DecodeConfig, Decoder, GreedyDecoder, build_decoder, ids_t
 from .errors import ASRError, AudioError, ConfigError, ManifestError
 from .evaluate import score
 from .features import LogMel, SpecAugment, SpecAugmentConfig
-from .manifest import read_manifest
+from .manifest import entry_audio, read_manifest
 from .model import batched_outputs
 from .text import Vocabulary, normalize
 from .train import TrainConfig, build_optimizer, ctc_loss_sum
@@ -190,7 +190,7 @@ def load_recordings(entries: list[dict[str, Any]], vocab: Vocabulary, minutes_ma
             raise AdaptError(f"{path}: the transcript has characters {sorted(set(text) - set(vocab.chars))} the "
                              f"model cannot write")
         try:
-            audio = load_audio(path)
+            audio = load_audio(entry_audio(entry))
         except AudioError as err:
             raise AdaptError(str(err)) from None
         if len(audio) < 0.3 * 16000:

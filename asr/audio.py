@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -27,21 +28,42 @@ MAX_SAMPLE_MAGNITUDE = 2.0**32
 READ_BLOCK_SAMPLES = 2**22
 
 
+@dataclass(frozen=True)
+class AudioSpan:
+    """A stretch of an audio file: duration_s seconds (None: to the end) from offset_s. What a manifest entry with
+    an `offset` (a Kaldi `segments` line) points at, so a long recording is never cut into copies."""
+
+    path: str
+    offset_s: float
+    duration_s: float | None = None
+
+    def __str__(self) -> str:
+        end = "end" if self.duration_s is None else f"{self.offset_s + self.duration_s:.3f} s"
+        return f"{self.path} [{self.offset_s:.3f} s to {end}]"
+
+
+AudioSource = str | os.PathLike[str] | AudioSpan
+
+
 def load_audio(
-    source: str | os.PathLike[str] | np.ndarray,
+    source: AudioSource | np.ndarray,
     sample_rate: int | None = None,
     target_rate: int = SAMPLE_RATE,
 ) -> np.ndarray:
-    """Load a file (WAV/FLAC/OGG/MP3 via soundfile, the rest via audioread/ffmpeg) or an array.
+    """Load a file (WAV/FLAC/OGG/Opus/MP3 via soundfile, the rest via audioread/ffmpeg), a span of one, or an array.
 
     An array needs its sample_rate; it may be (samples,), (samples, channels) or (channels, samples) with at most
     8 channels. Integer arrays are scaled from their type's full range. Returns a 1-D float32 array at target_rate.
-    Rates outside 1 kHz to 1 MHz and float samples beyond MAX_SAMPLE_MAGNITUDE raise AudioError, like NaN.
+    Rates outside 1 kHz to 1 MHz and float samples beyond MAX_SAMPLE_MAGNITUDE raise AudioError, like NaN, and so
+    does a span that starts beyond the end of its file.
     """
     if isinstance(source, np.ndarray):
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
         audio, rate, name = from_array(source), sample_rate, "<array>"
+    elif isinstance(source, AudioSpan):
+        name = str(source)
+        audio, rate = _read_span(source)
     else:
         name = str(source)
         audio, rate = _read_file(Path(source))
@@ -111,6 +133,40 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     return audio, int(rate)
 
 
+def _read_span(span: AudioSpan) -> tuple[np.ndarray, int]:
+    """The span's samples: libsndfile seeks to its start (exact for PCM, FLAC and Ogg; MP3 is decoded up to it);
+    formats libsndfile cannot read are decoded whole by ffmpeg and cut."""
+    path = Path(span.path)
+    _check_file(path)
+    import soundfile
+
+    if not (span.offset_s >= 0 and (span.duration_s is None or span.duration_s > 0)):
+        raise AudioError(f"{span}: a span needs an offset >= 0 and a positive duration")
+    try:
+        with soundfile.SoundFile(str(path)) as file:
+            rate, channels = file.samplerate, file.channels
+            start = round(span.offset_s * rate)
+            if start >= file.frames:
+                raise AudioError(f"{span}: starts beyond the end of the file ({file.frames / rate:.3f} s)")
+            if file.format == "MP3":  # libsndfile's MP3 seek lands a decoder delay (~1,100 samples) off
+                file.seekable = lambda: False
+                for _ in _read_blocks(file, start, stop=start):
+                    pass
+            else:
+                file.seek(start)
+            wanted = None if span.duration_s is None else round(span.duration_s * rate)
+            blocks = list(_read_blocks(file, wanted or file.frames, stop=wanted))
+    except (RuntimeError, ValueError, MemoryError) as err:  # soundfile.LibsndfileError is a RuntimeError
+        audio, rate = _read_with_ffmpeg(path, str(err) or type(err).__name__)
+        start = round(span.offset_s * rate)
+        if start >= len(audio):
+            raise AudioError(f"{span}: starts beyond the end of the file ({len(audio) / rate:.3f} s)") from None
+        end = None if span.duration_s is None else start + round(span.duration_s * rate)
+        return audio[start:end], rate
+    audio = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
+    return audio, int(rate)
+
+
 def _read_with_ffmpeg(path: Path, first_error: str) -> tuple[np.ndarray, int]:
     """Formats libsndfile cannot read (M4A, ...) are decoded by ffmpeg through audioread. Not through librosa.load:
     it would first retry soundfile, which allocates for however many frames a damaged header claims (2^32 stereo
@@ -158,7 +214,7 @@ def save_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) 
 
 
 def stream_audio(
-    source: str | os.PathLike[str] | np.ndarray,
+    source: AudioSource | np.ndarray,
     sample_rate: int | None = None,
     target_rate: int = SAMPLE_RATE,
     block_s: float = 1.0,
@@ -167,7 +223,8 @@ def stream_audio(
 
     Files libsndfile opens (WAV, FLAC, OGG Vorbis/Opus, MP3, ...) are decoded block by block and resampled by a
     streaming resampler, so memory stays at a block whatever the length; the other formats (M4A, ...) are decoded
-    whole through audioread/ffmpeg first. Concatenated, the blocks equal load_audio(source). A missing, empty or
+    whole through audioread/ffmpeg first, and so are spans (segments are short). Concatenated, the blocks equal
+    load_audio(source). A missing, empty or
     unreadable file raises AudioError here; NaN, infinite or out-of-range samples raise it when their block is
     reached.
     """
@@ -175,6 +232,9 @@ def stream_audio(
         if sample_rate is None:
             raise AudioError("<array>: sample_rate is required when passing an array")
         audio, name, rate = from_array(source), "<array>", _check_rate(sample_rate, "<array>")
+        samples, blocks = audio.size, _array_blocks(audio, rate, block_s)
+    elif isinstance(source, AudioSpan):
+        (audio, rate), name = _read_span(source), str(source)
         samples, blocks = audio.size, _array_blocks(audio, rate, block_s)
     else:
         import soundfile
@@ -210,15 +270,20 @@ def _file_blocks(path: Path, frames: int) -> Iterator[np.ndarray]:
         raise AudioError(f"{path}: not a readable audio file ({err or type(err).__name__})") from err
 
 
-def _read_blocks(file: soundfile.SoundFile, frames: int) -> Iterator[np.ndarray]:
-    """(frames, channels) float32 blocks of an open soundfile.SoundFile until it ends, however many frames its
-    header promised; a block never holds more than READ_BLOCK_SAMPLES samples, whatever the channel count."""
+def _read_blocks(file: soundfile.SoundFile, frames: int, stop: int | None = None) -> Iterator[np.ndarray]:
+    """(frames, channels) float32 blocks of an open soundfile.SoundFile until it ends (or `stop` frames are read),
+    however many frames its header promised; a block never holds more than READ_BLOCK_SAMPLES samples, whatever
+    the channel count."""
     # soundfile seeks to where it already is after every read of a seekable file; in a mono MP3 below
     # 32 kHz (MPEG-2/2.5) that seek upsets the decoder and garbles the start of every block. Not seekable, it
     # also reads exactly the frames asked for instead of allocating for the frame count the header claims.
     file.seekable = lambda: False
     frames = max(1, min(frames, READ_BLOCK_SAMPLES // file.channels))
-    while len(block := file.read(frames, dtype="float32", always_2d=True)):
+    left = stop
+    while (left is None or left > 0) and len(block := file.read(frames if left is None else min(frames, left),
+                                                                 dtype="float32", always_2d=True)):
+        if left is not None:
+            left -= len(block)
         yield block
 
 

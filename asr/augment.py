@@ -7,7 +7,8 @@ features.py), in the order a recording meets these things:
 2. room: reverberation;
 3. noise and babble (other training utterances talking at once);
 4. microphone: a random smooth equalization with a high-pass;
-5. channel: a telephone line (300-3400 Hz at 8 kHz, G.711), then a codec round trip through ffmpeg.
+5. channel: a band limit (what a source sampled at 8-14 kHz keeps), a telephone line (300-3400 Hz at 8 kHz,
+   G.711), then a codec round trip through ffmpeg.
 
 Each step is a pure function with explicit parameters; WaveformAugment draws the parameters. Every random choice
 comes from a generator the caller seeds with (seed, epoch, utterance), so a resumed run sees exactly the augmented
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import AUDIO_SUFFIXES, load_audio, resample
+from .audio import AUDIO_SUFFIXES, AudioSource, load_audio, resample
 from .errors import AudioError, ConfigError
 
 NOISE_BANK_S = 30.0  # seconds of each generated noise colour; utterances take a random stretch of it
@@ -69,6 +69,10 @@ class AugmentConfig:
     eq_prob: float = 0.0
     eq_gain_db: float = 6.0  # the random curve's gain at each of EQ_POINTS_HZ is uniform in ±eq_gain_db
     eq_highpass_hz: list[float] = field(default_factory=lambda: [20.0, 200.0])  # 12 dB/octave high-pass corner
+    # Low-pass at a cutoff drawn from bandlimit_hz, as steep as resampling: full-band audio then sounds like the
+    # 11 kHz and 8 kHz sources of a mixed corpus, so bandwidth tells the model nothing (a no-op on narrower audio).
+    bandlimit_prob: float = 0.0
+    bandlimit_hz: list[float] = field(default_factory=lambda: [3500.0, 7000.0])  # cutoff range, uniform
     telephone_prob: float = 0.0
     telephone_companding: list[str] = field(default_factory=lambda: ["none", "mulaw", "alaw"])  # G.711, uniform
     codec_prob: float = 0.0
@@ -308,6 +312,14 @@ def g711(audio: np.ndarray, law: str) -> np.ndarray:
     return (np.sign(audio) * x).astype(np.float32)
 
 
+def band_limit(audio: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    """Keep what a recording sampled at 2 x cutoff_hz holds: down to that rate and back (soxr's steep filter)."""
+    if 2 * cutoff_hz >= sample_rate:
+        return audio
+    narrow = resample(audio, sample_rate, 2 * cutoff_hz)
+    return fit_length(resample(narrow, 2 * cutoff_hz, sample_rate), len(audio)).astype(np.float32, copy=False)
+
+
 def telephone(audio: np.ndarray, sample_rate: int, companding: str) -> np.ndarray:
     """A narrowband phone line: 8 kHz, 300-3400 Hz (4th-order edges), G.711 `mulaw`/`alaw` or `none`; same length."""
     narrow = resample(audio, sample_rate, TELEPHONE_RATE)
@@ -410,6 +422,7 @@ RANGE_BOUNDS = {
     "babble_talkers": (1, 50),
     "babble_snr_db": (-math.inf, math.inf),
     "eq_highpass_hz": (0.0, 1000.0),
+    "bandlimit_hz": (1000.0, 8000.0),
 }
 
 
@@ -432,12 +445,12 @@ def happens(rng: np.random.Generator, probability: float) -> bool:
 class WaveformAugment:
     """Draws the configured augmentations' parameters per utterance and applies them in the module's order.
 
-    Babble mixes other training utterances: `babble_pool` lists their audio files (the trainer passes its
+    Babble mixes other training utterances: `babble_pool` lists their audio (files or spans; the trainer passes its
     manifest's); a few, drawn by the generator, are read per use, so the result is as reproducible as the rest.
     """
 
     def __init__(
-        self, config: AugmentConfig, sample_rate: int, babble_pool: Sequence[str | os.PathLike[str]] = ()
+        self, config: AugmentConfig, sample_rate: int, babble_pool: Sequence[AudioSource] = ()
     ) -> None:
         if config.babble_prob > 0 and not babble_pool:
             raise ConfigError("augment.babble_prob > 0 needs the training utterances to mix (babble_pool is empty)")
@@ -470,6 +483,8 @@ class WaveformAugment:
         if happens(rng, cfg.eq_prob):
             gains_db = rng.uniform(-cfg.eq_gain_db, cfg.eq_gain_db, len(EQ_POINTS_HZ))
             audio = equalize(audio, rate, gains_db, float(rng.uniform(*cfg.eq_highpass_hz)))
+        if happens(rng, cfg.bandlimit_prob):
+            audio = band_limit(audio, rate, float(rng.uniform(*cfg.bandlimit_hz)))
         if happens(rng, cfg.telephone_prob):
             audio = telephone(audio, rate, cfg.telephone_companding[rng.integers(len(cfg.telephone_companding))])
         if happens(rng, cfg.codec_prob):

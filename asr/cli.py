@@ -5,9 +5,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CheckpointError, exit_status
 from .writers import OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    from .audio import AudioSource
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -122,13 +126,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"  {u.word_errors} errors  {u.audio_filepath}\n    REF: {u.reference}\n    HYP: {u.hypothesis}")
 
 
-def audio_inputs(names: list[str]) -> list[str]:
-    """Expand the inputs of `asr transcribe`: files as given, folders searched for audio, manifests read, "-" kept."""
+def audio_inputs(names: list[str]) -> list[AudioSource]:
+    """Expand the inputs of `asr transcribe`: files as given, folders searched for audio, manifests read (an entry
+    with an offset is its span of the file), "-" kept."""
     from .audio import AUDIO_SUFFIXES
     from .errors import AudioError
-    from .manifest import read_manifest
+    from .manifest import entry_audio, read_manifest
 
-    inputs: list[str] = []
+    inputs: list[AudioSource] = []
     for name in names:
         path = Path(name)
         if name == "-":
@@ -139,7 +144,7 @@ def audio_inputs(names: list[str]) -> list[str]:
                 raise AudioError(f"{path}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in this folder")
             inputs.extend(found)
         elif path.suffix == ".jsonl":
-            inputs.extend(e["audio_filepath"] for e in read_manifest(path))
+            inputs.extend(entry_audio(e) for e in read_manifest(path))
         else:
             inputs.append(name)
     return inputs
@@ -166,10 +171,10 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         failures = 0
         taken: set[str] = set()
         progress = tqdm(total=len(inputs), unit="file", disable=None if len(inputs) > 1 else True, file=sys.stderr)
-        for name, source, result in zip(inputs, sources, results):
+        for name, source, result in zip(map(str, inputs), sources, results):
             progress.update()
             if isinstance(result, Exception):
-                message = str(result).replace(source, name)
+                message = str(result).replace(str(source), name)
                 if len(inputs) == 1:
                     raise type(result)(message)
                 failures += 1
@@ -340,6 +345,55 @@ def cmd_package(args: argparse.Namespace) -> None:
           + (f", with {' and '.join(map(str, shipped))}" if shipped else ""))
 
 
+MANIFEST_LAYOUTS = ("kaldi", "librispeech", "ljspeech", "commonvoice", "folder", "csv")
+
+
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from .corpora import layouts
+    from .corpora.kaldi import kaldi_data_dir
+    from .errors import ConfigError
+
+    if args.root and args.layout != "kaldi":
+        raise ConfigError("--root goes with the kaldi layout (the folder wav.scp paths are relative to)")
+    if (args.split is not None) != (args.layout == "commonvoice") or \
+            args.split not in (None, *layouts.COMMONVOICE_SPLITS):
+        raise ConfigError("--split goes with the commonvoice layout, which needs one of "
+                          + ", ".join(layouts.COMMONVOICE_SPLITS))
+    readers = {
+        "kaldi": lambda: kaldi_data_dir(args.corpus, args.root, args.speaker_prefix, args.jobs),
+        "librispeech": lambda: layouts.librispeech(args.corpus, args.jobs),
+        "ljspeech": lambda: layouts.ljspeech(args.corpus, args.jobs),
+        "commonvoice": lambda: layouts.commonvoice(args.corpus, args.split, args.jobs),
+        "folder": lambda: layouts.audio_folder(args.corpus, args.jobs),
+        "csv": lambda: layouts.csv_listing(args.corpus, args.jobs),
+    }
+    listing = readers[args.layout]()
+    if args.speaker_prefix and args.layout != "kaldi":
+        listing.entries = [e | {"speaker": args.speaker_prefix + e["speaker"]} if "speaker" in e else e
+                           for e in listing.entries]
+    if listing.dropped:
+        print(listing.dropped_note())
+    if not listing.entries:
+        raise ConfigError(f"{args.corpus}: no utterance left to write")
+    print(layouts.save(args.out, listing.entries))
+
+
+def manifest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("layout", choices=MANIFEST_LAYOUTS,
+                        help="kaldi: a data directory (wav.scp, text, utt2spk, optional segments and spk2gender); "
+                             "librispeech: one subset folder; ljspeech: the folder with metadata.csv; "
+                             "commonvoice: a language folder (with --split); folder: audio with same-named .txt "
+                             "files; csv: path,text rows")
+    parser.add_argument("corpus", help="the data directory, folder or file of that layout")
+    parser.add_argument("--out", required=True, help="the JSONL manifest to write")
+    parser.add_argument("--root", help="kaldi: the folder wav.scp's relative paths start from (default: the data "
+                                       "directory's parent)")
+    parser.add_argument("--split", help="commonvoice: the split whose .tsv to read (train, dev, test, validated)")
+    parser.add_argument("--speaker-prefix", default="", help="put before every speaker id (e.g. 'so762:'), so "
+                                                             "that speakers of several corpora stay apart")
+    parser.add_argument("--jobs", type=int, help="processes reading audio headers (default: all CPUs)")
+
+
 def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config (sections: train, model, features, spec_augment, augment, vocab)")
     parser.add_argument("overrides", nargs="*", help="config overrides such as train.lr=1e-3 model.num_layers=3")
@@ -451,6 +505,8 @@ COMMANDS = [
     ("average", "average the weights of the last epochs' checkpoints", average_arguments, cmd_average),
     ("adapt", "adapt a model to one speaker from a few minutes of their recordings", adapt_arguments, cmd_adapt),
     ("package", "turn a training checkpoint into a release (safetensors + JSON)", package_arguments, cmd_package),
+    ("manifest", "write a JSONL manifest of a corpus on disk (Kaldi data directory, LibriSpeech, ...)",
+     manifest_arguments, cmd_manifest),
 ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from .augment import WaveformAugment
 from .batching import length_buckets, pad
 from .errors import ManifestError
 from .features import LogMel
+from .manifest import entry_audio
 from .text import Vocabulary, normalize
 
 
@@ -41,7 +42,9 @@ class SpeechDataset(Dataset):
     """Manifest entries -> (16 kHz waveform, normalized text, token ids). Audio is read lazily per item.
 
     With `augment`, each waveform is augmented with a generator seeded by (seed, epoch, index): the same
-    utterance sounds different every epoch, yet any epoch can be replayed exactly (call set_epoch first).
+    utterance sounds different every epoch, yet any epoch can be replayed exactly (call set_epoch first). An index
+    of len(entries) or more is another copy of entry index % len(entries) (a corpus drawn more than once per epoch
+    by BucketBatchSampler's mix), with augmentation draws of its own.
     """
 
     def __init__(
@@ -80,10 +83,11 @@ class SpeechDataset(Dataset):
         return int(self._epoch)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, str, list[int], int]:
-        audio = load_audio(self.entries[index]["audio_filepath"], target_rate=self.sample_rate)
+        entry = index % len(self.entries)
+        audio = load_audio(entry_audio(self.entries[entry]), target_rate=self.sample_rate)
         if self.augment is not None:
             audio = self.augment(audio, np.random.default_rng([self.seed, self.epoch, index]))
-        return audio, self.texts[index], self.vocab.encode(self.texts[index]), index
+        return audio, self.texts[entry], self.vocab.encode(self.texts[entry]), index
 
 
 def collate(items: list[tuple[np.ndarray, str, list[int], int]], features: LogMel | None = None) -> Batch:
@@ -96,6 +100,9 @@ def collate(items: list[tuple[np.ndarray, str, list[int], int]], features: LogMe
     return batch
 
 
+Mix = Sequence[tuple[Sequence[int], float]]  # (utterance indices of one corpus, its share of an epoch's audio)
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length utterances whose padded size stays under max_batch_seconds.
 
@@ -103,6 +110,11 @@ class BucketBatchSampler(Sampler[list[int]]):
     batches from shortest to longest (SortaGrad: short utterances first stabilize early CTC training); later
     epochs shuffle the batch order with a seed derived from (seed, epoch), so any epoch can be replayed exactly.
     `start_batch` skips the batches already trained when resuming in the middle of an epoch.
+
+    With a `mix` of corpora, each epoch holds epoch_seconds of audio (default: all the corpora once), each corpus
+    its share of it: a corpus whose share is more than its audio comes whole that many times (the copies are
+    indices beyond the dataset's length, see SpeechDataset), and the remainder is a random draw of its utterances,
+    new every epoch and seeded by (seed, epoch), as is the whole plan; so resuming replays it exactly.
 
     Under data-parallel training, process `rank` of `num_replicas` takes every num_replicas-th batch of the epoch's
     order; the few batches left over are dropped so every process runs the same number of steps (DDP synchronizes
@@ -118,27 +130,71 @@ class BucketBatchSampler(Sampler[list[int]]):
         max_batch_size: int = 256,
         num_replicas: int = 1,
         rank: int = 0,
+        mix: Mix | None = None,
+        epoch_seconds: float | None = None,
     ) -> None:
+        self.durations = list(durations)
+        self.max_batch_seconds, self.max_batch_size = max_batch_seconds, max_batch_size
         self.seed = seed
         self.num_replicas = num_replicas
         self.rank = rank
         self.sortagrad = sortagrad
         self.epoch = 0
         self.start_batch = 0
-        self.batches = length_buckets(durations, max_batch_seconds, max_batch_size)
+        self.mix = [(list(indices), float(share)) for indices, share in mix] if mix else None
+        if self.mix and not all(indices and share > 0 for indices, share in self.mix):
+            raise ValueError("every corpus of a mix needs utterances and a positive share")
+        self.epoch_seconds = epoch_seconds or sum(self.durations)
+        self.batches = length_buckets(self.durations, max_batch_seconds, max_batch_size) if self.mix is None else []
+        self._planned: tuple[int, list[list[int]]] | None = None  # (epoch, its batches) of the last plan made
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.epoch = epoch
         self.start_batch = start_batch
 
+    def batches_of(self, epoch: int) -> list[list[int]]:
+        """The epoch's batches in length order (the same every epoch without a mix)."""
+        if self.mix is None:
+            return self.batches
+        if self._planned is None or self._planned[0] != epoch:
+            chosen = self.epoch_utterances(epoch)
+            n = len(self.durations)
+            buckets = length_buckets([self.durations[i % n] for i in chosen], self.max_batch_seconds,
+                                     self.max_batch_size)
+            self._planned = epoch, [[chosen[j] for j in bucket] for bucket in buckets]
+        return self._planned[1]
+
+    def epoch_utterances(self, epoch: int) -> list[int]:
+        """The (possibly repeated) utterance indices an epoch of the mix trains on."""
+        rng = random.Random(f"mix:{self.seed}:{epoch}")
+        n, total_share = len(self.durations), sum(share for _, share in self.mix or ())
+        chosen: list[int] = []
+        for indices, share in self.mix or ():
+            copies, rest = divmod(share / total_share * self.epoch_seconds, sum(self.durations[i] for i in indices))
+            chosen += [i + copy * n for copy in range(int(copies)) for i in indices]
+            order = list(indices)
+            rng.shuffle(order)
+            for i in order:
+                if rest <= 0:
+                    break
+                chosen.append(i + int(copies) * n)
+                rest -= self.durations[i]
+        return chosen
+
     @property
     def num_batches(self) -> int:
-        """Batches per epoch for this process."""
-        return len(self.batches) // self.num_replicas
+        """Batches of the current epoch for this process."""
+        return len(self.batches_of(self.epoch)) // self.num_replicas
+
+    def total_batches(self, epochs: int) -> int:
+        """Batches of the first `epochs` epochs for this process: the length of the learning-rate schedule."""
+        if self.mix is None:
+            return epochs * (len(self.batches) // self.num_replicas)
+        return sum(len(self.batches_of(epoch)) // self.num_replicas for epoch in range(epochs))
 
     def epoch_batches(self) -> list[list[int]]:
         """This process's batches of the current epoch, in order."""
-        batches = list(self.batches)
+        batches = list(self.batches_of(self.epoch))
         if not (self.epoch == 0 and self.sortagrad):
             random.Random(self.seed * 100_003 + self.epoch).shuffle(batches)
         return batches[self.rank : self.num_batches * self.num_replicas : self.num_replicas]

@@ -4,8 +4,8 @@ On a GPU, reading WAV files and augmenting them in loader processes costs more C
 thousands of audio seconds a second. Held as int16 on the GPU (100 hours take 11.5 GB), the corpus is cut into
 batches and augmented there, whole batches at a time, and the step waits for nothing. The augmentations are
 asr.augment's, batched in torch, in its order: speed, reverberation, noise, babble (other utterances of the
-corpus), microphone EQ. The others (pitch, formants, tempo, telephone, codecs, noise or impulse-response files)
-need the CPU loader. Random parameters are drawn on the CPU from a generator seeded by (seed, epoch, batch), so a
+corpus), microphone EQ. The others (pitch, formants, tempo, band limit, telephone, codecs, noise or
+impulse-response files) need the CPU loader. Random parameters are drawn on the CPU from a generator seeded by (seed, epoch, batch), so a
 resumed run replays exactly what an uninterrupted one would have drawn.
 """
 from __future__ import annotations
@@ -21,9 +21,10 @@ from .augment import (NOISE_BANK_S, AugmentConfig, coloured_noise, eq_response, 
 from .batching import pad
 from .data import Batch, SpeechDataset
 from .errors import ConfigError
+from .manifest import entry_audio
 
 INT16_SCALE = 32768.0  # 16-bit PCM full scale, as load_audio reads it
-CPU_ONLY = ("pitch_prob", "formant_prob", "tempo_prob", "telephone_prob", "codec_prob")
+CPU_ONLY = ("pitch_prob", "formant_prob", "tempo_prob", "bandlimit_prob", "telephone_prob", "codec_prob")
 EQ_PADDING_S = 0.1  # room for the EQ's short impulse response, as in augment.filter_response
 
 
@@ -47,7 +48,7 @@ class DeviceCorpus:
         self.device, self.seed, self.sample_rate = device, seed, dataset.sample_rate
         self.texts = dataset.texts
         self.targets = [dataset.vocab.encode(text) for text in dataset.texts]
-        pieces = [np.clip(np.round(load_audio(e["audio_filepath"], target_rate=self.sample_rate) * INT16_SCALE),
+        pieces = [np.clip(np.round(load_audio(entry_audio(e), target_rate=self.sample_rate) * INT16_SCALE),
                           -INT16_SCALE, INT16_SCALE - 1).astype(np.int16) for e in dataset.entries]
         self.lengths = [len(piece) for piece in pieces]
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64).tolist()
@@ -61,12 +62,13 @@ class DeviceCorpus:
 
     def batch(self, indices: Sequence[int], epoch: int, number: int) -> Batch:
         """The utterances padded into a Batch on the device; augmented with draws seeded by (seed, epoch, number)."""
-        waveforms, lengths = pad([self.utterance(i) for i in indices], device=self.device)
+        entries = [i % len(self.lengths) for i in indices]  # a mix's repeated copies (SpeechDataset)
+        waveforms, lengths = pad([self.utterance(i) for i in entries], device=self.device)
         if self.augment is not None:
             waveforms, lengths = self.augment(waveforms, lengths, np.random.default_rng([self.seed, epoch, number]))
-        targets, target_lengths = pad([self.targets[i] for i in indices], dtype=torch.long)
+        targets, target_lengths = pad([self.targets[i] for i in entries], dtype=torch.long)
         return Batch(waveforms, lengths.to(self.device), targets.to(self.device), target_lengths.to(self.device),
-                     [self.texts[i] for i in indices], list(indices))
+                     [self.texts[i] for i in entries], list(indices))
 
 
 class BatchAugment:

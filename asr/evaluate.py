@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import jiwer
 
 from .decoding import DecodeConfig, build_decoder, decode
+from .manifest import entry_audio
 from .text import normalize
 
 if TYPE_CHECKING:
@@ -108,9 +109,9 @@ def _labels(entry: dict[str, Any]) -> tuple[str, str]:
 
 def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = 120.0) -> Report:
     """Transcribe every manifest entry and score the hypotheses against the manifest's text."""
-    paths = [e["audio_filepath"] for e in entries]
-    hypotheses = transcriber.transcribe_files(paths, batch_seconds)
-    return score([e["text"] for e in entries], hypotheses, paths, entries)
+    sources = [entry_audio(e) for e in entries]
+    hypotheses = transcriber.transcribe_files(sources, batch_seconds)
+    return score([e["text"] for e in entries], hypotheses, [str(s) for s in sources], entries)
 
 
 def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], config: DecodeConfig,
@@ -120,9 +121,9 @@ def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], confi
 
     The network runs once; each setting only re-decodes its stored log-probabilities.
     """
-    paths = [e["audio_filepath"] for e in entries]
-    references = [e["text"] for e in entries]
-    outputs = transcriber.log_probs_of_files(paths, batch_seconds)
+    sources = [entry_audio(e) for e in entries]
+    paths, references = [str(s) for s in sources], [e["text"] for e in entries]
+    outputs = transcriber.log_probs_of_files(sources, batch_seconds)
     for lm_weight in lm_weights:
         for word_score in word_scores:
             setting = replace(config, method="beam", lm_weight=lm_weight, word_score=word_score)

@@ -1,6 +1,8 @@
 """JSON-lines manifests (the NeMo convention): one utterance per line with audio_filepath, duration, text.
 
-Relative audio paths resolve against the manifest's folder; extra keys (speaker, offset, ...) are kept.
+Relative audio paths resolve against the manifest's folder; extra keys (speaker, source, ...) are kept. An entry
+with an `offset` (seconds) is the span of `duration` seconds from there in its file (a segment of a longer
+recording, as Kaldi's `segments` describe them); entry_audio says what to load.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .atomic import atomic_open
+from .audio import AudioSource, AudioSpan
 from .errors import ManifestError
 
 REQUIRED_KEYS = ("audio_filepath", "duration", "text")
@@ -61,6 +64,10 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
                     or not 0 < duration <= sys.float_info.max:
                 raise ManifestError(
                     f"{where}: duration must be a positive number of seconds, got {reprlib.repr(duration)}")
+            offset = entry.get("offset", 0.0)
+            if isinstance(offset, bool) or not isinstance(offset, (int, float)) \
+                    or not 0 <= offset <= sys.float_info.max:
+                raise ManifestError(f"{where}: offset must be a number of seconds >= 0, got {reprlib.repr(offset)}")
             audio = Path(entry["audio_filepath"])
             if not audio.is_absolute():
                 audio = root / audio
@@ -71,6 +78,13 @@ def read_manifest(path: str | os.PathLike[str], check_audio: bool = True) -> lis
     if not entries:
         raise ManifestError(f"{path}: manifest has no entries")
     return entries
+
+
+def entry_audio(entry: dict[str, Any]) -> AudioSource:
+    """The audio of a manifest entry: its file, or the span `offset` to `offset + duration` when it has an offset."""
+    if "offset" in entry:
+        return AudioSpan(entry["audio_filepath"], float(entry["offset"]), float(entry["duration"]))
+    return entry["audio_filepath"]
 
 
 def _is_file(path: Path, where: str) -> bool:

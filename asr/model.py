@@ -1,7 +1,6 @@
 """BiLSTM-CTC acoustic model: subsampling front -> N bidirectional LSTM layers -> linear -> log-probs."""
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import load_audio
+from .audio import AudioSource, load_audio
 from .batching import length_buckets, pad
 from .errors import ConfigError
 from .features import LogMel
@@ -146,13 +145,14 @@ def batched_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.n
     return outputs
 
 
-def outputs_of_files(features: LogMel, model: nn.Module, paths: Sequence[str | os.PathLike[str]],
+def outputs_of_files(features: LogMel, model: nn.Module, sources: Sequence[AudioSource],
                      device: torch.device, max_batch_samples: float, files_per_group: int = 256) -> list[torch.Tensor]:
-    """batched_outputs of audio files, each decoded whole, reading a group of files at a time (bounded memory)."""
+    """batched_outputs of audio files (or spans of them), each decoded whole, reading a group of files at a time
+    (bounded memory)."""
     outputs: list[torch.Tensor] = []
-    for start in range(0, len(paths), files_per_group):
-        waveforms = [load_audio(p, target_rate=features.config.sample_rate)
-                     for p in paths[start : start + files_per_group]]
+    for start in range(0, len(sources), files_per_group):
+        waveforms = [load_audio(source, target_rate=features.config.sample_rate)
+                     for source in sources[start : start + files_per_group]]
         outputs.extend(batched_outputs(features, model, waveforms, device, max_batch_samples))
     return outputs
 

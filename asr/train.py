@@ -37,18 +37,39 @@ from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .decoding import GreedyDecoder, ids_to_text
 from .device_data import DeviceCorpus
 from .errors import CheckpointError, ConfigError
-from .evaluate import score
+from .evaluate import Report, score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
-from .manifest import read_manifest
+from .manifest import entry_audio, read_manifest
 from .model import BiLSTMCTC, ModelConfig, outputs_of_files
 from .stop_signals import StopRequests, ignore_stop_signals
 from .text import DEFAULT_CHARS, Vocabulary
 
 
 @dataclass
+class CorpusShare:
+    """One corpus of a training mix: its manifest and its share of each epoch's audio (shares are relative: they
+    are divided by their sum)."""
+
+    manifest: str = ""
+    share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.manifest or not self.share > 0:
+            raise ConfigError(f"train.train_mix: each corpus needs a manifest and a positive share, got "
+                              f"{self.manifest!r} with share {self.share}")
+
+
+@dataclass
 class TrainConfig:
     train_manifest: str = ""
-    dev_manifest: str | None = None
+    # Several training corpora instead of train_manifest, each with its share of every epoch's audio (a corpus with
+    # more share than audio repeats, one with less is sampled anew each epoch), e.g.
+    # [{manifest: a.jsonl, share: 0.6}, {manifest: b.jsonl, share: 0.4}].
+    train_mix: list[CorpusShare] = field(default_factory=list)
+    epoch_hours: float | None = None  # with train_mix: audio per epoch (default: all the corpora's audio once)
+    dev_manifest: str | None = None  # scored after every epoch; its WER chooses best.pt; per `source` in the log
+    # Further dev sets scored and logged beside dev_manifest (under their file names), never used to choose best.pt.
+    monitor_manifests: list[str] = field(default_factory=list)
     out_dir: str = "runs/exp"
     epochs: int = 20
     max_steps: int | None = None  # stop early after this many optimizer steps (the schedule still spans it)
@@ -92,6 +113,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < lowest:
                 raise ConfigError(f"train.{name} must be at least {lowest}, got {value}")
+        if self.train_manifest and self.train_mix:
+            raise ConfigError("train: give train.train_manifest or train.train_mix, not both")
+        if self.epoch_hours is not None and not (self.train_mix and self.epoch_hours > 0):
+            raise ConfigError(f"train.epoch_hours goes with train.train_mix and must be positive, got {self.epoch_hours}")
         for name in ("lr", "grad_clip", "max_batch_seconds", "max_duration_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
@@ -184,14 +209,25 @@ def build_training_data(config: ExperimentConfig, features: LogMel, dist: distri
     """Read the training manifest and set up batching, augmentation and loading. With global normalization and no
     warm start, `features` first gets its statistics from the training audio."""
     cfg = config.train
-    entries = read_manifest(cfg.train_manifest)
-    kept = [e for e in entries if e["duration"] <= cfg.max_duration_s]
-    babble_pool = [e["audio_filepath"] for e in kept]  # babble mixes other training utterances
+    corpora = [CorpusShare(cfg.train_manifest)] if cfg.train_manifest else cfg.train_mix
+    kept, mix, skipped_long = [], [], 0
+    for corpus in corpora:
+        entries = read_manifest(corpus.manifest)
+        short = [e for e in entries if e["duration"] <= cfg.max_duration_s]
+        if not short:
+            raise ConfigError(f"{corpus.manifest}: every utterance is longer than train.max_duration_s "
+                              f"({cfg.max_duration_s:g} s)")
+        mix.append((range(len(kept), len(kept) + len(short)), corpus.share))
+        kept += short
+        skipped_long += len(entries) - len(short)
+    babble_pool = [entry_audio(e) for e in kept]  # babble mixes other training utterances
     augment = (WaveformAugment(config.augment, config.features.sample_rate, babble_pool)
                if config.augment.enabled and not cfg.data_on_device else None)
     train_set = SpeechDataset(kept, vocab, config.features.sample_rate, augment, cfg.seed)
+    epoch_seconds = cfg.epoch_hours * 3600 if cfg.epoch_hours else None
     sampler = BucketBatchSampler(train_set.durations(), cfg.max_batch_seconds, seed=cfg.seed,
-                                 num_replicas=dist.world_size, rank=dist.rank)
+                                 num_replicas=dist.world_size, rank=dist.rank,
+                                 mix=mix if cfg.train_mix else None, epoch_seconds=epoch_seconds)
     # init_from brings its own statistics, and resume loads them again.
     if config.features.normalize == "global" and not cfg.init_from:
         features.fit_global_stats(global_stats_sample(train_set, config.features.sample_rate))
@@ -209,7 +245,7 @@ def build_training_data(config: ExperimentConfig, features: LogMel, dist: distri
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     device_corpus = DeviceCorpus(train_set, device, config.augment, cfg.seed) if cfg.data_on_device else None
-    return TrainingData(train_set, sampler, loader, loader_features, device_corpus, len(entries) - len(kept))
+    return TrainingData(train_set, sampler, loader, loader_features, device_corpus, skipped_long)
 
 
 def global_stats_sample(train_set: SpeechDataset, sample_rate: int, max_utterances: int = 500
@@ -217,7 +253,7 @@ def global_stats_sample(train_set: SpeechDataset, sample_rate: int, max_utteranc
     """Un-augmented training waveforms, an evenly spread sample, for global normalization statistics."""
     step = max(1, len(train_set) // max_utterances)
     for entry in train_set.entries[::step][:max_utterances]:
-        yield torch.from_numpy(load_audio(entry["audio_filepath"], target_rate=sample_rate))
+        yield torch.from_numpy(load_audio(entry_audio(entry), target_rate=sample_rate))
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int
@@ -250,14 +286,13 @@ def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batc
 
 @torch.inference_mode()
 def dev_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, entries: list[dict[str, Any]],
-               device: torch.device, batch_seconds: float = 120.0) -> tuple[float, float]:
-    """Greedy WER and CER of the network on a dev manifest's entries."""
-    paths, greedy = [e["audio_filepath"] for e in entries], GreedyDecoder(vocab)
+               device: torch.device, batch_seconds: float = 120.0) -> Report:
+    """Greedy scores of the network on a dev manifest's entries (WER, CER, and per voice family and source)."""
+    sources, greedy = [entry_audio(e) for e in entries], GreedyDecoder(vocab)
     hypotheses = [ids_to_text(vocab, greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0])
-                  for log_probs in outputs_of_files(features, model, paths, device,
+                  for log_probs in outputs_of_files(features, model, sources, device,
                                                     batch_seconds * features.config.sample_rate)]
-    report = score([e["text"] for e in entries], hypotheses)
-    return report.wer, report.cer
+    return score([e["text"] for e in entries], hypotheses, [str(s) for s in sources], entries)
 
 
 class RunFolder:
@@ -296,8 +331,8 @@ class Trainer:
 
     def __init__(self, config: ExperimentConfig, log=print) -> None:
         cfg = config.train
-        if not cfg.train_manifest:
-            raise ConfigError("train.train_manifest is required")
+        if not cfg.train_manifest and not cfg.train_mix:
+            raise ConfigError("train.train_manifest (or train.train_mix) is required")
         self.config = config
         self.dist, self.device = distributed.setup(cfg.device)
         self.log = log if self.dist.is_main else (lambda *_: None)
@@ -321,6 +356,7 @@ class Trainer:
         self.loader_features, self.device_corpus = data.loader_features, data.device_corpus
         self.state = TrainState(world_size=self.dist.world_size, skipped_long=data.skipped_long)
         self.dev_entries = read_manifest(cfg.dev_manifest) if cfg.dev_manifest else []
+        self.monitor_entries = {monitor_name(path): read_manifest(path) for path in cfg.monitor_manifests}
 
         self.augment = SpecAugment(config.spec_augment).to(self.device)
         self.model = BiLSTMCTC(config.model).to(self.device)
@@ -330,7 +366,7 @@ class Trainer:
         if self.dist.enabled:
             self.network = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.total_steps = cfg.epochs * self.sampler.num_batches
+        self.total_steps = self.sampler.total_batches(cfg.epochs)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg, self.total_steps)
         self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -473,6 +509,14 @@ def start_run_folder(trainer: Trainer) -> None:
              f"{len(trainer.train_set)} training utterances ({sum(trainer.train_set.durations()) / 3600:.2f} h) "
              f"in {trainer.sampler.num_batches} batches per epoch per process; "
              f"{trainer.state.skipped_long} skipped as too long")
+    sampler = trainer.sampler
+    if sampler.mix:
+        hours = sampler.epoch_seconds / 3600
+        total_share = sum(share for _, share in sampler.mix)
+        for corpus, (indices, share) in zip(trainer.config.train.train_mix, sampler.mix):
+            natural = sum(sampler.durations[i] for i in indices) / 3600
+            trainer.log(f"  {corpus.manifest}: {len(indices)} utterances, {natural:.2f} h; share {share / total_share:.0%}"
+                        f" of each epoch's {hours:.2f} h ({share / total_share * hours / natural:.2f} x its audio)")
 
 
 def train_one_epoch(trainer: Trainer, max_steps: int, tracker: Tracker | None) -> None:
@@ -521,11 +565,15 @@ def end_epoch(trainer: Trainer, tracker: Tracker | None) -> bool:
     if trainer.state.epoch % cfg.dev_every_epochs and trainer.state.epoch < cfg.epochs:
         trainer.save(LAST)
         return False
-    if trainer.dev_entries:
+    if trainer.dev_entries or trainer.monitor_entries:
         scores = score_dev(trainer) if trainer.dist.is_main else None
-        wer, cer = trainer.dist.broadcast(scores)  # the others wait while rank 0 scores
-        record |= {"dev_wer": wer, "dev_cer": cer}
-        trainer.log(f"epoch {trainer.state.epoch}: step {trainer.state.step}, dev WER {wer:.2%}  CER {cer:.2%}")
+        scores = trainer.dist.broadcast(scores)  # the others wait while rank 0 scores
+        record |= {f"dev_{measure}{'/' if name else ''}{name}": value
+                   for name, pair in scores.items() for measure, value in zip(("wer", "cer"), pair)}
+        trainer.log(f"epoch {trainer.state.epoch}: step {trainer.state.step}, "
+                    + "; ".join(f"{name or 'dev'} WER {wer:.2%}  CER {cer:.2%}" for name, (wer, cer) in scores.items()))
+    if trainer.dev_entries:
+        wer = record["dev_wer"]
         if wer < trainer.state.best_dev_wer:
             trainer.state.best_dev_wer, trainer.state.epochs_without_improvement = wer, 0
             trainer.save("best.pt")
@@ -542,13 +590,29 @@ def end_epoch(trainer: Trainer, tracker: Tracker | None) -> bool:
     return False
 
 
-def score_dev(trainer: Trainer) -> tuple[float, float]:
-    """Greedy dev WER and CER of the model as it stands (rank 0)."""
+def score_dev(trainer: Trainer) -> dict[str, tuple[float, float]]:
+    """Greedy (WER, CER) of the model as it stands (rank 0): "" for the dev manifest, then its sources (when it has
+    several), then each monitored manifest by name."""
     trainer.model.eval()
+    scores = {}
     try:
-        return dev_scores(trainer.model, trainer.features, trainer.vocab, trainer.dev_entries, trainer.device)
+        if trainer.dev_entries:
+            report = dev_scores(trainer.model, trainer.features, trainer.vocab, trainer.dev_entries, trainer.device)
+            sources = report.by("source")
+            scores[""] = report.wer, report.cer
+            if len(sources) > 1:
+                scores |= {name: (part.wer, part.cer) for name, part in sources.items()}
+        for name, entries in trainer.monitor_entries.items():
+            report = dev_scores(trainer.model, trainer.features, trainer.vocab, entries, trainer.device)
+            scores[name] = report.wer, report.cer
+        return scores
     finally:
         trainer.model.train()
+
+
+def monitor_name(path: str) -> str:
+    """How a monitored dev manifest is named in the log: its folder and file name, e.g. synthetic/dev."""
+    return f"{Path(path).parent.name}/{Path(path).stem}"
 
 
 class Tracker:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .alignment import word_timings
+from .audio import AudioSource
 from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
 from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
@@ -24,7 +25,7 @@ from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
 
-Source = str | os.PathLike[str] | np.ndarray
+Source = AudioSource | np.ndarray
 
 
 @dataclass
@@ -86,17 +87,18 @@ class Transcriber:
     def _ids(decoder: Decoder, log_probs: torch.Tensor) -> list[int]:
         return decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
 
-    def log_probs_of_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
+    def log_probs_of_files(self, sources: Sequence[AudioSource], batch_seconds: float = 120.0,
                            files_per_group: int = 256) -> list[torch.Tensor]:
-        """Valid log-probs of each file decoded whole, reading a group of files at a time."""
-        return outputs_of_files(self.features, self.model, paths, self.device, batch_seconds * self.sample_rate,
+        """Valid log-probs of each file (or span of one) decoded whole, reading a group of files at a time."""
+        return outputs_of_files(self.features, self.model, sources, self.device, batch_seconds * self.sample_rate,
                                 files_per_group)
 
-    def transcribe_files(self, paths: Sequence[str | os.PathLike[str]], batch_seconds: float = 120.0,
+    def transcribe_files(self, sources: Sequence[AudioSource], batch_seconds: float = 120.0,
                          decoding: DecodeConfig | None = None) -> list[str]:
-        """Text of each (short) file decoded whole, without segmentation: what `asr evaluate` scores."""
+        """Text of each (short) file or span decoded whole, without segmentation: what `asr evaluate` scores."""
         decoder = self.decoder(decoding)
-        return [ids_to_text(self.vocab, self._ids(decoder, lp)) for lp in self.log_probs_of_files(paths, batch_seconds)]
+        return [ids_to_text(self.vocab, self._ids(decoder, lp))
+                for lp in self.log_probs_of_files(sources, batch_seconds)]
 
     def transcribe(self, source: Source, sample_rate: int | None = None,
                    decoding: DecodeConfig | None = None) -> Transcript:

@@ -111,6 +111,7 @@ def single_rows() -> list[tuple[str, dict]]:
         ("noise (generated bank)", {"noise_prob": 1.0}),
         ("babble, 3-6 talkers", {"babble_prob": 1.0}),
         ("microphone EQ + high-pass", {"eq_prob": 1.0}),
+        ("band limit 3.5-7 kHz", {"bandlimit_prob": 1.0}),
         ("telephone band", {"telephone_prob": 1.0, "telephone_companding": ["none"]}),
         ("telephone band + G.711 mu-law", {"telephone_prob": 1.0, "telephone_companding": ["mulaw"]}),
     ]

@@ -24,6 +24,7 @@ from asr.augment import (
     shift_voice,
     speed_perturb,
     synthetic_rir,
+    band_limit,
     telephone,
     time_stretch,
 )
@@ -139,6 +140,17 @@ def test_telephone_keeps_only_the_300_to_3400_hz_band(companding):
     assert passband == pytest.approx(band_power_db(noise, 500.0, 3000.0), abs=1.0)
     assert band_power_db(out, 4100.0, 8000.0) < passband - 60.0  # nothing above the 8 kHz line's Nyquist
     assert band_power_db(out, 20.0, 150.0) < passband - 20.0  # 4th-order high-pass at 300 Hz
+
+
+@pytest.mark.parametrize("cutoff", [4000.0, 5512.5])
+def test_band_limit_keeps_what_a_lower_sampling_rate_would(cutoff):
+    noise = 0.1 * coloured_noise(2 * RATE, 0.0, np.random.default_rng(5))
+    out = band_limit(noise, RATE, cutoff)
+    assert len(out) == len(noise) and out.dtype == np.float32
+    passband = band_power_db(out, 300.0, cutoff * 0.9)
+    assert passband == pytest.approx(band_power_db(noise, 300.0, cutoff * 0.9), abs=0.5)
+    assert band_power_db(out, cutoff * 1.05, 8000.0) < passband - 50.0
+    assert band_limit(noise, RATE, 8000.0) is noise  # nothing above 8 kHz to take away at 16 kHz
 
 
 @pytest.mark.parametrize("law", ["mulaw", "alaw"])
@@ -315,6 +327,7 @@ def test_noise_and_rir_folders(tmp_path):
         ({"babble_snr_db": [20.0, 5.0]}, "babble_snr_db"),
         ({"eq_gain_db": -1.0}, "eq_gain_db"),
         ({"eq_highpass_hz": [300.0, 100.0]}, "eq_highpass_hz"),
+        ({"bandlimit_hz": [500.0, 4000.0]}, "bandlimit_hz"),
         ({"telephone_companding": ["ulaw"]}, "telephone_companding"),
         ({"codecs": []}, "codecs"),
         ({"codecs": ["aac"]}, "codecs"),
@@ -340,7 +353,7 @@ def all_on(tmp_path: Path) -> tuple[AugmentConfig, list[Path]]:
         soundfile.write(pool[-1], vowel(freq / 2, (freq, 3 * freq)), RATE)
     config = AugmentConfig(
         speed_factors=[0.9, 1.0, 1.1], pitch_prob=1.0, formant_prob=1.0, tempo_prob=1.0, reverb_prob=1.0,
-        noise_prob=1.0, babble_prob=1.0, eq_prob=1.0, telephone_prob=1.0,
+        noise_prob=1.0, babble_prob=1.0, eq_prob=1.0, bandlimit_prob=1.0, telephone_prob=1.0,
         codec_prob=1.0 if shutil.which("ffmpeg") else 0.0)
     return config, pool
 
@@ -359,7 +372,7 @@ def test_every_augmentation_is_reproducible_from_the_seed(tmp_path):
 
 
 @pytest.mark.parametrize("key", ["pitch_prob", "formant_prob", "tempo_prob", "babble_prob", "eq_prob",
-                                 "telephone_prob", pytest.param("codec_prob", marks=needs_ffmpeg)])
+                                 "bandlimit_prob", "telephone_prob", pytest.param("codec_prob", marks=needs_ffmpeg)])
 def test_each_augmentation_alone_is_seeded(tmp_path, key):
     _, pool = all_on(tmp_path)
     augment = WaveformAugment(AugmentConfig(**{key: 1.0}), RATE, babble_pool=pool)

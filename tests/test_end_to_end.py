@@ -210,3 +210,52 @@ def test_dev_is_scored_every_few_epochs_and_after_the_last(tiny_corpus: Path, tm
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records if "dev_wer" in r] == [2, 4, 5]
     assert sorted(p.name for p in tmp_path.glob("epoch-*.pt")) == ["epoch-0002.pt", "epoch-0004.pt", "epoch-0005.pt"]
+
+
+def split_by_voice(corpus: Path, out: Path) -> tuple[Path, Path, Path]:
+    """The tiny corpus as two training corpora (by voice) and a dev manifest whose entries name their source."""
+    from asr.manifest import write_manifest
+
+    entries = read_manifest(corpus / "train.jsonl")
+    voices = sorted({e["speaker"] for e in entries})
+    first = [e for e in entries if e["speaker"] == voices[0]]
+    rest = [e for e in entries if e["speaker"] != voices[0]]
+    write_manifest(out / "a.jsonl", first)
+    write_manifest(out / "b.jsonl", rest)
+    write_manifest(out / "dev.jsonl", [e | {"source": "a"} for e in first[:4]] + [e | {"source": "b"} for e in rest[:4]])
+    return out / "a.jsonl", out / "b.jsonl", out / "dev.jsonl"
+
+
+def test_a_mix_of_corpora_trains_resumes_exactly_and_scores_each_source(tiny_corpus: Path, tmp_path: Path):
+    a, b, dev = split_by_voice(tiny_corpus, tmp_path)
+    mix = (f"train.train_mix=[{{manifest: {a}, share: 0.7}}, {{manifest: {b}, share: 0.3}}]", "train.epoch_hours=0.01",
+           f"train.dev_manifest={dev}", f"train.monitor_manifests=[{a}]", "train.epochs=3")
+
+    def trainer(run: str, *extra: str) -> Trainer:
+        config = load_config(ExperimentConfig, None, [*TINY, f"train.out_dir={tmp_path / run}", *mix, *extra])
+        return Trainer(config, log=lambda message: None)
+
+    straight = trainer("straight")
+    total = straight.total_steps
+    assert total == straight.sampler.total_batches(3)
+    straight.run()
+    stopped = trainer("resumed", f"train.max_steps={total // 2}")
+    stopped.run()
+    resumed = trainer("resumed")
+    resumed.resume()
+    resumed.run()
+
+    def records(run: str) -> list[dict]:
+        return [json.loads(line) for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+
+    assert [r["loss"] for r in records("resumed") if "loss" in r][total // 2:] == \
+        [r["loss"] for r in records("straight") if "loss" in r][total // 2:]
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    epochs = [r for r in records("straight") if "epoch" in r]
+    assert len(epochs) == 3
+    assert {"dev_wer", "dev_cer", "dev_wer/a", "dev_wer/b", f"dev_wer/{tmp_path.name}/a"} <= epochs[-1].keys()
+    first_epoch = straight.sampler.epoch_utterances(0)
+    seconds_a = sum(straight.sampler.durations[i % len(straight.train_set)] for i in first_epoch
+                    if i % len(straight.train_set) < len(read_manifest(a)))
+    assert seconds_a / 36 == pytest.approx(0.7, abs=0.1)  # 0.7 of the 36-s epoch from corpus a

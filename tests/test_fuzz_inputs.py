@@ -633,7 +633,9 @@ GOOD = {
     "duration": st.floats(1e-3, 1e5) | st.integers(1, 10**6) | st.sampled_from([5e-324, 1e308, 10**300]),
     "text": TEXT,
 }
+OFFSETS = st.floats(0, 1e5) | st.integers(0, 10**6)  # optional: a span of the file (Kaldi segments)
 BAD = {
+    "offset": st.sampled_from([-1, -1e-9, math.nan, math.inf, True, None, "0", [0], 10**400]),
     "audio_filepath": st.sampled_from(["", "missing.wav", "sub", "x" * 5000, "a\0b", "\ud800", "/", 5, None, [],
                                        {}, True]),
     "duration": st.sampled_from([0, -0.0, -1, -1e-9, math.nan, math.inf, -math.inf, True, False, None, "1.5", "",
@@ -653,7 +655,9 @@ def manifest_lines(draw, root: Path) -> tuple[list[bytes], bool]:
         entry = {key: draw(strategy) for key, strategy in GOOD.items()}
         if entry["audio_filepath"] == "ABSOLUTE":
             entry["audio_filepath"] = str(root / "a.wav")
-        entry.update(draw(st.dictionaries(st.sampled_from(["speaker", "offset", "lang"]), JSON_VALUES, max_size=2)))
+        entry.update(draw(st.dictionaries(st.sampled_from(["speaker", "source", "lang"]), JSON_VALUES, max_size=2)))
+        if draw(st.booleans()):
+            entry["offset"] = draw(OFFSETS)
         if kind == "wrong field":
             key = draw(st.sampled_from(list(BAD)))
             entry[key] = draw(BAD[key])

@@ -17,7 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import soundfile
 from tqdm import tqdm
@@ -43,11 +43,14 @@ class Utterance:
     text: str
     speaker: str | None = None
     duration: float | None = None  # seconds, where the corpus states it (Common Voice's clip_durations.tsv)
+    offset: float | None = None  # seconds into the file where the utterance starts (a segment of a recording)
+    gender: str | None = None  # "m" / "f" where the corpus says
 
     def entry(self, text: str, duration: float) -> dict[str, Any]:
         entry = {"audio_filepath": str(self.audio), "duration": duration, "text": text, "raw_text": self.text,
                  "id": self.id}
-        return entry if self.speaker is None else entry | {"speaker": self.speaker}
+        optional = {"speaker": self.speaker, "offset": self.offset, "gender": self.gender}
+        return entry | {key: value for key, value in optional.items() if value is not None}
 
 
 @dataclass
@@ -160,6 +163,36 @@ def split_by_hash(entries: list[dict[str, Any]], dev_size: int, test_size: int) 
     return splits
 
 
+def split_by_speaker(entries: list[dict[str, Any]], dev_speakers: int, test_speakers: int,
+                     stratum: Callable[[dict[str, Any]], str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Deterministic train/dev/test split by whole speakers (an entry's `speaker`), so dev and test voices are never
+    trained on.
+
+    Speakers are ranked by a hash of their id within each stratum (stratum(entry of theirs), e.g. gender and age
+    group), and the strata are interleaved, so test's test_speakers and then dev's dev_speakers spread over the
+    strata evenly; the other speakers are train. Each split keeps the input order.
+    """
+    first_entry: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if "speaker" not in entry:
+            raise ManifestError(f"{entry.get('id', entry['audio_filepath'])}: no speaker to split by")
+        first_entry.setdefault(entry["speaker"], entry)
+    if dev_speakers < 0 or test_speakers < 0 or dev_speakers + test_speakers >= len(first_entry):
+        raise ManifestError(f"cannot split {len(first_entry)} speakers into dev {dev_speakers}, test {test_speakers} "
+                            "and a non-empty train set")
+    strata: dict[str, list[str]] = {}
+    for speaker, entry in first_entry.items():
+        strata.setdefault(stratum(entry) if stratum else "", []).append(speaker)
+    ranked = [sorted(members, key=lambda s: (stable_unit(f"speaker:{s}"), s)) for _, members in sorted(strata.items())]
+    order = [members[i] for i in range(max(map(len, ranked))) for members in ranked if i < len(members)]
+    split_of = {s: "test" for s in order[:test_speakers]} | \
+        {s: "dev" for s in order[test_speakers:test_speakers + dev_speakers]}
+    splits: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+    for entry in entries:
+        splits[split_of.get(entry["speaker"], "train")].append(entry)
+    return splits
+
+
 # Reading corpus files.
 
 def _folder(path: PathLike) -> Path:
@@ -179,11 +212,17 @@ def locate_corpus(root: PathLike, marker: str, wrappers: tuple[str, ...] = ()) -
     raise ManifestError(f"{root / marker}: not found{elsewhere}")
 
 
-def _audio_files(folder: Path, suffix: str) -> dict[str, Path]:
-    """name without suffix -> path of the folder's files with the given suffix."""
+def _audio_files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
+    """name without suffix -> path of the folder's files with one of the suffixes (two of one name are an error)."""
     if not folder.is_dir():
         raise ManifestError(f"{folder}: audio folder not found")
-    return {path.stem: path for path in folder.iterdir() if path.suffix.lower() == suffix}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes:
+            if path.stem in found:
+                raise ManifestError(f"{path}: a second audio file for {path.stem} (also {found[path.stem].name})")
+            found[path.stem] = path
+    return found
 
 
 def _claim(audio: dict[str, Path], name: str, where: str, expected: Path) -> Path:
@@ -269,7 +308,7 @@ def _librispeech_chapter(chapter: Path) -> list[Utterance]:
     transcript = chapter / f"{speaker}-{chapter.name}.trans.txt"
     if not transcript.is_file():
         raise ManifestError(f"{transcript}: transcript file not found")
-    audio = _audio_files(chapter, ".flac")
+    audio = _audio_files(chapter, {".flac"})
     utterances = []
     for line_no, (utt_id, *words) in _read_rows(transcript, " "):
         where = f"{transcript}:{line_no}"
@@ -285,10 +324,11 @@ def _librispeech_chapter(chapter: Path) -> list[Utterance]:
 
 def ljspeech(root: PathLike, jobs: int | None = None) -> Listing:
     """Every utterance of LJSpeech (root holds metadata.csv, or LJSpeech-1.1/ does), with the normalized column's
-    text, or the raw column's where that is empty. A single speaker, so no `speaker` key."""
+    text, or the raw column's where that is empty. A single speaker, so no `speaker` key. wavs/ may hold the clips
+    in any audio format asr.audio reads; every listed clip needs its file and every file its line."""
     base = locate_corpus(root, "metadata.csv", ("LJSpeech-1.1",))
     metadata = base / "metadata.csv"
-    audio = _audio_files(base / "wavs", ".wav")
+    audio = _audio_files(base / "wavs", AUDIO_SUFFIXES)  # the corpus's WAV, or a re-encoded copy (FLAC, Opus, ...)
     utterances = []
     for line_no, row in _read_rows(metadata, "|"):
         where = f"{metadata}:{line_no}"
