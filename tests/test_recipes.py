@@ -407,3 +407,111 @@ def test_generic_script_fails_in_one_line(tmp_path):
     (tmp_path / "list.csv").write_text("gone.wav,hello\n")
     assert_fails_naming(prepare("generic", tmp_path / "list.csv", "--out", tmp_path / "out", cwd=tmp_path),
                         "list.csv:1")
+
+
+# Whole-speaker splits
+
+def test_split_by_speaker_keeps_speakers_whole_and_spreads_the_strata():
+    entries = [{"id": f"{s}-{u}", "audio_filepath": "x", "speaker": f"spk{s}", "group": "kid" if s % 2 else "adult"}
+               for s in range(20) for u in range(3)]
+    splits = layouts.split_by_speaker(entries, dev_speakers=4, test_speakers=2, stratum=lambda e: e["group"])
+    speakers = {name: {e["speaker"] for e in part} for name, part in splits.items()}
+    assert [len(speakers[n]) for n in ("train", "dev", "test")] == [14, 4, 2]
+    assert not (speakers["train"] & speakers["dev"]) and not (speakers["dev"] & speakers["test"])
+    assert all(len(part) == 3 * len(speakers[name]) for name, part in splits.items())  # every utterance of a speaker
+    for name in ("dev", "test"):  # both groups in each held-out split
+        assert {e["group"] for e in splits[name]} == {"kid", "adult"}
+    assert layouts.split_by_speaker(entries[::-1], 4, 2, lambda e: e["group"])["dev"] == splits["dev"][::-1]
+    with pytest.raises(ManifestError, match="cannot split 20 speakers"):
+        layouts.split_by_speaker(entries, 10, 10)
+
+
+# speechocean762: Kaldi data dirs train/ and test/ with spk2age, Opus audio under WAVE/
+
+def make_speechocean(root: Path) -> None:
+    for split, first in (("train", 1), ("test", 21)):
+        data = root / split
+        data.mkdir(parents=True)
+        scp, text, utt2spk, genders, ages = [], [], [], [], []
+        for speaker in range(first, first + 12):
+            spk = f"{speaker:04d}"
+            genders.append(f"{spk} {'mf'[speaker % 2]}")
+            ages.append(f"{spk} {8 if speaker % 3 else 30}")
+            for utt in range(2):
+                utt_id = f"{spk}{utt:05d}"
+                folder = root / "WAVE" / f"SPEAKER{spk}"
+                folder.mkdir(parents=True, exist_ok=True)
+                soundfile.write(folder / f"{utt_id}.opus", 0.1 * np.ones(8000, np.float32), 16000, format="OGG",
+                                subtype="OPUS")
+                scp.append(f"{utt_id} WAVE/SPEAKER{spk}/{utt_id}.opus")
+                text.append(f"{utt_id} WE CALL IT BEAR {utt}")
+                utt2spk.append(f"{utt_id} {spk}")
+        for name, lines in (("wav.scp", scp), ("text", text), ("utt2spk", utt2spk), ("spk2gender", genders),
+                            ("spk2age", ages)):
+            (data / name).write_text("\n".join(lines) + "\n")
+
+
+def test_speechocean762_script_holds_out_test_speakers(tmp_path):
+    make_speechocean(tmp_path / "so")
+    result = prepare("speechocean762", tmp_path / "so", "--out", tmp_path / "out", "--dev-speakers", 4,
+                     "--test-speakers", 3, "--jobs", 1, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    splits = {name: read_manifest(tmp_path / "out" / f"{name}.jsonl") for name in ("train", "dev", "test")}
+    speakers = {name: {e["speaker"] for e in part} for name, part in splits.items()}
+    assert [len(speakers[n]) for n in ("train", "dev", "test")] == [12 + 5, 4, 3]
+    test_split = {f"so762:{s:04d}" for s in range(21, 33)}
+    assert speakers["dev"] | speakers["test"] <= test_split  # held out from the corpus's own test speakers
+    assert not (speakers["train"] & (speakers["dev"] | speakers["test"]))
+    entry = splits["dev"][0]
+    assert entry["text"].startswith("we call it bear ") and entry["gender"] in "mf"
+    assert entry["source"] == ("speechocean762/child" if entry["age"] == 8 else "speechocean762/adult")
+    (tmp_path / "so" / "test" / "spk2age").write_text("0021 8\n")
+    assert_fails_naming(prepare("speechocean762", tmp_path / "so", "--out", tmp_path / "out2", cwd=tmp_path),
+                        "spk2age")
+
+
+# Free Spoken Digit Dataset: recordings/{digit}_{speaker}_{index}.flac at 8 kHz
+
+def test_digits_script_writes_speaker_splits(tmp_path):
+    recordings = tmp_path / "recordings"
+    for speaker in ("george", "jackson", "lucas", "theo"):
+        for digit in range(3):
+            tone(recordings / f"{digit}_{speaker}_0.flac", 0.3, 8000)
+    result = prepare("digits", recordings, "--out", tmp_path / "out", "--jobs", 1, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    splits = {name: read_manifest(tmp_path / "out" / f"{name}.jsonl") for name in ("train", "dev", "test")}
+    assert [len({e["speaker"] for e in splits[n]}) for n in ("train", "dev", "test")] == [2, 1, 1]
+    assert {e["text"] for e in splits["dev"]} == {"zero", "one", "two"} and splits["dev"][0]["source"] == "fsdd"
+    tone(recordings / "seven.flac", 0.3, 8000)
+    assert_fails_naming(prepare("digits", recordings, "--out", tmp_path / "out", cwd=tmp_path), "seven.flac")
+
+
+# The dev/test sets of people, composed from the corpora's held-out parts
+
+def test_people_script_composes_caps_and_checks_disjointness(tmp_path):
+    from asr.manifest import write_manifest
+
+    def corpus(name: str, speakers: list[str], count: int, source: bool = True) -> Path:
+        entries = []
+        for i in range(count):
+            path = tmp_path / name / f"{i}.wav"
+            tone(path, 0.2)
+            entry = {"audio_filepath": str(path), "duration": 0.2, "text": "hello", "id": f"{name}/{i}",
+                     "speaker": speakers[i % len(speakers)]}
+            entries.append(entry | ({"source": name} if source else {}))
+        write_manifest(tmp_path / name / "part.jsonl", entries)
+        return tmp_path / name / "part.jsonl"
+
+    dev_a, dev_b = corpus("a", ["x:1"], 10), corpus("b", ["y:1", "y:2"], 30, source=False)
+    train = corpus("train", ["x:2"], 5)
+    result = prepare("people", "--out", tmp_path / "people", "--dev", dev_a, f"{dev_b}:12", "--train", train,
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dev = read_manifest(tmp_path / "people" / "dev.jsonl")
+    assert len(dev) == 22 and {e["source"] for e in dev} == {"a", "b"}  # b's folder name is its source
+    again = prepare("people", "--out", tmp_path / "again", "--dev", dev_a, f"{dev_b}:12", cwd=tmp_path)
+    assert again.returncode == 0 and (tmp_path / "again" / "dev.jsonl").read_text() == \
+        (tmp_path / "people" / "dev.jsonl").read_text()
+    leaky = corpus("leaky", ["y:2"], 3)  # a dev speaker in training
+    assert_fails_naming(prepare("people", "--out", tmp_path / "p2", "--dev", f"{dev_b}:12", "--train", leaky,
+                                cwd=tmp_path), "speaker y:2")
