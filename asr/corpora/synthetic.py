@@ -1,10 +1,11 @@
 """Offline synthetic speech corpus: real English sentences spoken by neural voices and the Debian TTS engines.
 
 Sentences come from the fortunes collections and WordNet usage examples; voices from Kokoro (mixes of its style
-vectors) and Piper (asr.corpora.neural_tts, the optional `tts` extra), espeak-ng (every English accent crossed with every
-usable voice variant), flite and festival. Splits are disjoint in sentences, and dev/test voices never occur in
-training, so dev/test measure generalization to unseen voices and sentences. Building is parallel, resumable (each
-finished utterance is journaled) and skips, with a warning, the utterances an engine fails on.
+vectors, and on request its English voice packs and their blends) and Piper (asr.corpora.neural_tts, the optional
+`tts` extra), espeak-ng (every English accent crossed with every usable voice variant), flite and festival.
+Splits are disjoint in sentences, and dev/test voices never occur in training, so dev/test measure generalization
+to unseen voices and sentences. Building is parallel, resumable (each finished utterance is journaled) and skips,
+with a warning, the utterances an engine fails on.
 """
 from __future__ import annotations
 
@@ -63,16 +64,18 @@ HELD_OUT_VOICES = frozenset({"flite:awb", "festival:ked_diphone"})
 KOKORO_TRAIN_MIXES = 600
 KOKORO_HELD_OUT_MIXES = 60
 KOKORO_HELD_OUT_PREFIX = "mix-h"
+# kokoro-en: whole packs (US and UK, both genders) that only dev/test speak, alone or blended among themselves.
+KOKORO_EN_HELD_OUT_PACKS = frozenset({"af_nova", "af_sarah", "am_michael", "bf_isabella", "bm_fable"})
 
 # Share of utterances per engine, spread evenly over that engine's voices in a pool (espeak-ng alone has hundreds
 # of voices and would otherwise drown out the rest). The neural voices sound most like people, so they lead;
 # an engine that is not installed leaves its share to the others.
-ENGINE_SHARE = {"kokoro": 0.45, "piper": 0.15, "espeak-ng": 0.2, "flite": 0.12, "festival": 0.08}
+ENGINE_SHARE = {"kokoro": 0.45, "kokoro-en": 0.45, "piper": 0.15, "espeak-ng": 0.2, "flite": 0.12, "festival": 0.08}
 RATE_RANGE = (0.8, 1.25)
 PITCH_RANGE = (0.85, 1.18)
 # For neural engines "pitch" scales pitch and formants together (see asr.corpora.neural_tts): Kokoro voices have their
 # own size already and only vary a little per utterance; Piper's one voice varies more.
-ENGINE_PITCH_RANGE = {"kokoro": (0.96, 1.04), "piper": neural_tts.PIPER_SIZE_RANGE}
+ENGINE_PITCH_RANGE = {"kokoro": (0.96, 1.04), "kokoro-en": (0.96, 1.04), "piper": neural_tts.PIPER_SIZE_RANGE}
 DEV_FRACTION = 0.05
 TEST_FRACTION = 0.05
 MIN_WORDS, MAX_WORDS = 3, 25
@@ -95,32 +98,54 @@ _ATTRIBUTION = re.compile(r"\s*--\s*\S")
 class Voice:
     """One synthesizer voice: an engine, its voice name, and for espeak-ng an optional variant."""
 
-    engine: str  # 'kokoro' | 'piper' | 'espeak-ng' | 'flite' | 'festival'
-    name: str  # Kokoro style or mix, Piper voice, espeak-ng language code, flite voice, or festival voice directory
+    engine: str  # 'kokoro' | 'kokoro-en' | 'piper' | 'espeak-ng' | 'flite' | 'festival'
+    name: str  # Kokoro style or mix, kokoro-en pack or blend, Piper voice, espeak-ng language code, flite voice,
+    # or festival voice directory
     variant: str = ""  # espeak-ng voice variant file (the part after '+')
     gender: str = field(default="", compare=False)  # 'M'/'F' where the engine says
+    voice_file: str = field(default="", compare=False)  # kokoro-en: the voice packs' .npz
 
     @property
     def id(self) -> str:
         return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
 
 
-ENGINES = ("kokoro", "piper", "espeak-ng", "flite", "festival")
+ENGINES = ("kokoro", "kokoro-en", "piper", "espeak-ng", "flite", "festival")
+# What a corpus is built from unless asked otherwise; kokoro-en needs its voice packs (kokoro_en_voices).
+DEFAULT_ENGINES = ("kokoro", "piper", "espeak-ng", "flite", "festival")
 _DEBIAN_COMMANDS = {"espeak-ng": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
                     "festival": ("text2wave", "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")}
 
 
-def all_voices() -> list[Voice]:
-    """Every usable English voice of the installed engines, sorted by id; engines not installed add none."""
-    return sorted(_kokoro_voices() + _piper_voices() + _espeak_voices() + _flite_voices() + _festival_voices())
+def all_voices(engines: Iterable[str] = DEFAULT_ENGINES,
+               kokoro_en_voices: str | os.PathLike[str] | None = None) -> list[Voice]:
+    """Every usable English voice of the chosen engines that are installed, sorted by id.
+
+    kokoro_en_voices is the .npz of recipes/synthetic/kokoro_voices.py, needed by the kokoro-en engine."""
+    listings = {"kokoro": _kokoro_voices, "kokoro-en": lambda: _kokoro_en_voices(kokoro_en_voices),
+                "piper": _piper_voices, "espeak-ng": _espeak_voices, "flite": _flite_voices,
+                "festival": _festival_voices}
+    return sorted(voice for engine in _checked(engines) for voice in listings[engine]())
 
 
-def engine_status() -> dict[str, str | None]:
-    """Each engine of ENGINES -> None when installed, else why it is skipped (and how to install it)."""
+def engine_status(engines: Iterable[str] = DEFAULT_ENGINES,
+                  kokoro_en_voices: str | os.PathLike[str] | None = None) -> dict[str, str | None]:
+    """Each chosen engine -> None when installed, else why it is skipped (and how to install it)."""
     status = {engine: neural_tts.available(engine) for engine in neural_tts.ENGINES}
+    if status["kokoro-en"] is None and (kokoro_en_voices is None or not Path(kokoro_en_voices).is_file()):
+        status["kokoro-en"] = (f"no voice packs at {kokoro_en_voices}" if kokoro_en_voices else "no voice packs given")
+        status["kokoro-en"] += "; make them with recipes/synthetic/kokoro_voices.py"
     for engine, (command, packages) in _DEBIAN_COMMANDS.items():
         status[engine] = None if shutil.which(command) else f"{command} not found; apt install {packages}"
-    return {engine: status[engine] for engine in ENGINES}
+    return {engine: status[engine] for engine in _checked(engines)}
+
+
+def _checked(engines: Iterable[str]) -> list[str]:
+    engines = list(engines)
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        raise ValueError(f"unknown TTS engines {', '.join(unknown)}; known: {', '.join(ENGINES)}")
+    return engines
 
 
 def _kokoro_voices() -> list[Voice]:
@@ -129,6 +154,18 @@ def _kokoro_voices() -> list[Voice]:
     names = [*neural_tts.KOKORO_ANCHORS, *(f"mix-t{i:04d}" for i in range(KOKORO_TRAIN_MIXES)),
              *(f"{KOKORO_HELD_OUT_PREFIX}{i:03d}" for i in range(KOKORO_HELD_OUT_MIXES))]
     return [Voice("kokoro", name, "", neural_tts.kokoro_voice_traits(name)[1]) for name in names]
+
+
+def _kokoro_en_voices(packs_npz: str | os.PathLike[str] | None) -> list[Voice]:
+    """The packs and one blend per pair of packs, training and held-out packs never blended together."""
+    if engine_status(["kokoro-en"], packs_npz)["kokoro-en"]:
+        return []
+    packs_npz = str(Path(packs_npz).resolve())
+    neural_tts.kokoro_en_packs(packs_npz)  # a damaged file stops the build here, not in every worker
+    train = [name for name in neural_tts.KOKORO_EN_PACKS if name not in KOKORO_EN_HELD_OUT_PACKS]
+    held = sorted(KOKORO_EN_HELD_OUT_PACKS)
+    names = [*neural_tts.KOKORO_EN_PACKS, *neural_tts.kokoro_en_blends(train), *neural_tts.kokoro_en_blends(held)]
+    return [Voice("kokoro-en", name, "", neural_tts.kokoro_en_traits(name)[1], packs_npz) for name in names]
 
 
 def _piper_voices() -> list[Voice]:
@@ -192,6 +229,9 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
         raise RuntimeError(f"{voice.id}: nothing to say")
     if voice.engine == "kokoro":
         audio = _neural(lambda: neural_tts.kokoro_speak(text, voice.name, rate, pitch, sample_rate), voice, text)
+    elif voice.engine == "kokoro-en":
+        audio = _neural(lambda: neural_tts.kokoro_en_speak(text, voice.name, voice.voice_file, rate, pitch,
+                                                           sample_rate), voice, text)
     elif voice.engine == "piper":
         audio = _neural(lambda: neural_tts.piper_speak(text, rate, pitch, noise_scale, noise_w, sample_rate),
                         voice, text)
@@ -364,8 +404,9 @@ def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
     """(train, held-out) voices. Independent of any seed, so every corpus is tested on the same unseen voices.
 
     Held out: HELD_OUT_VOICES, every espeak-ng voice of HELD_OUT_ACCENT, in every accent the espeak-ng
-    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION, and Kokoro's held-out mixes. Piper's one
-    voice is only trained on: it is the corpus's one natural male speaker.
+    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION, Kokoro's held-out mixes, and every kokoro-en
+    voice made of a pack of KOKORO_EN_HELD_OUT_PACKS. Piper's one voice is only trained on: it is the corpus's one
+    natural male speaker.
     """
     variants_by_gender: dict[str, set[str]] = defaultdict(set)
     for voice in voices:
@@ -379,7 +420,9 @@ def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
     def held_out(voice: Voice) -> bool:
         return voice.id in HELD_OUT_VOICES or (voice.engine == "espeak-ng" and (
             voice.name == HELD_OUT_ACCENT or voice.variant in held_variants)) or (
-            voice.engine == "kokoro" and voice.name.startswith(KOKORO_HELD_OUT_PREFIX))
+            voice.engine == "kokoro" and voice.name.startswith(KOKORO_HELD_OUT_PREFIX)) or (
+            voice.engine == "kokoro-en" and any(
+                pack in KOKORO_EN_HELD_OUT_PACKS for pack, _ in neural_tts.kokoro_en_blend(voice.name)))
 
     return [v for v in voices if not held_out(v)], [v for v in voices if held_out(v)]
 
@@ -541,9 +584,12 @@ def _split_summary(result: _SplitResult) -> dict[str, Any]:
 
 
 def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minutes: float = 10,
-                 test_minutes: float = 10, seed: int = 0, jobs: int | None = None) -> dict[str, Any]:
+                 test_minutes: float = 10, seed: int = 0, jobs: int | None = None,
+                 engines: Iterable[str] = DEFAULT_ENGINES,
+                 kokoro_en_voices: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Synthesize train/dev/test into out_dir: wavs/<split>/*.wav, <split>.jsonl manifests, voices.json, and
     LM_TEXT, the normalized sentences of the training pool (one per line) to build a language model from.
+    The voices are those of the chosen engines (see all_voices).
 
     Sentences are split by a hash of their normalized text and dev/test use only held-out voices (split_voices),
     so no sentence or voice is shared between training and evaluation. The same arguments give the same
@@ -553,7 +599,8 @@ def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minute
     if any(seconds <= 0 for seconds in targets.values()):
         raise ValueError(f"every split needs a positive duration, got {targets}")
     out_dir = Path(out_dir).resolve()  # manifests read back with absolute paths match job paths
-    voices = all_voices()
+    engines = _checked(engines)
+    voices = all_voices(engines, kokoro_en_voices)
     train_voices, held_voices = split_voices(voices)
     pools = {"train": train_voices, "dev": held_voices, "test": held_voices}
     if not train_voices or not held_voices:
@@ -574,7 +621,7 @@ def build_corpus(out_dir: str | os.PathLike[str], hours: float = 2.0, dev_minute
     summary: dict[str, Any] = {
         "sentences": _count_by_origin(harvested) | {f"{split}_pool": len(by_split[split]) for split in SPLITS},
         "voices": {"train": len(train_voices), "held_out": len(held_voices)},
-        "engines": engine_status(),
+        "engines": engine_status(engines, kokoro_en_voices),
         "splits": {},
     }
     with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as executor:

