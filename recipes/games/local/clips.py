@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from asr.errors import ManifestError
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,11 @@ class Clip:
     text: str
     audio: bytes
     suffix: str
+
+
+def read_game_file(path: Path) -> bytes:
+    """A game data file's bytes; ManifestError naming it when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read ({err.strerror or err})") from None

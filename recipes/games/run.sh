@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The games' speech corpus: download the two Debian packages with apt-get (nothing is installed), extract them,
+# read clips and dialogue text, keep the clips a recognizer confirms, write data/games/{train,dev,test}.jsonl.
+#   bash recipes/games/run.sh                                  # checked by the bundled model
+#   bash recipes/games/run.sh --model exp/people/stageA        # checked by a model that never heard the games
+#   DEBS=/data/debs DATA=/data/games bash recipes/games/run.sh
+set -euo pipefail
+source "$(dirname "$0")/../common.sh"
+recipe_start
+
+debs=${DEBS:-data/games-debs}
+data=${DATA:-data/games}
+mkdir -p "$debs"
+for package in beneath-a-steel-sky flight-of-the-amazon-queen; do
+  if [ ! -d "$debs/$package" ]; then
+    (cd "$debs" && apt-get download "$package")
+    dpkg-deb -x "$(ls "$debs/${package}"_*.deb | tail -n 1)" "$debs/$package"
+  fi
+done
+python recipes/games/prepare.py --debs "$debs" --out "$data" "$@"
