@@ -97,9 +97,10 @@ def test_upload_shows_transcript_words_and_picture(demo_url, tmp_path):
         page.locator("#upload input[type=file]").set_input_files(str(wav))
         text = wait_for_text(page, "upload-transcript", 60)
         page.wait_for_selector("#picture img", timeout=30000)
-        # A row per word with three numbers (start, end, confidence): at least the sentence's six words.
+        # A row per word of the transcript with three numbers (start, end, confidence).
+        numbers = 3 * len(text.split())
         page.wait_for_function("document.querySelector('#words').innerText.split('\\n')"
-                               ".filter(line => /^[0-9.]+$/.test(line.trim())).length >= 18", timeout=30000)
+                               f".filter(line => /^[0-9.]+$/.test(line.trim())).length >= {numbers}", timeout=30000)
         screenshot(page, "demo-upload.png")
         browser.close()
     assert score([FIRST], [text]).cer < 0.3, text

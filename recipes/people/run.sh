@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The bundled model's recipe: recordings of people (speechocean762, LJSpeech's first clips, the spoken digits, the
+# voice acting of two Debian games) mixed with synthetic voices, fine-tuned from the previous bundled model on a
+# CPU in three stages, then packaged with the LM, its weights tuned on the dev set of people, and scored.
+#   bash recipes/people/run.sh ../shared/corpora        # the folder holding the three corpora
+# Every step skips what exists, so the same command continues after a stop (training resumes exactly). Extra
+# section.key=value arguments go to the last stage.
+set -euo pipefail
+if [ $# -lt 1 ]; then echo "usage: $0 CORPORA_DIR [section.key=value ...]" >&2; exit 2; fi
+corpora=$(realpath "$1"); shift
+source "$(dirname "$0")/../common.sh"
+recipe_start
+
+jobs=$(nproc)
+# 1. The corpora and their held-out speakers.
+[ -f data/speechocean762/train.jsonl ] || python recipes/speechocean762/prepare.py "$corpora/speechocean762" \
+  --out data/speechocean762 --dev-speakers 20 --test-speakers 20 --jobs "$jobs"
+[ -f data/ljspeech/train.jsonl ] || python recipes/ljspeech/prepare.py "$corpora/ljspeech-part" \
+  --out data/ljspeech --dev-size 40 --test-size 40 --jobs "$jobs"
+[ -f data/digits/train.jsonl ] || python recipes/digits/prepare.py "$corpora/free-spoken-digit-dataset/recordings" \
+  --out data/digits --jobs "$jobs"
+[ -f data/realspeech/dev.jsonl ] || EVALUATE=0 bash recipes/realspeech/run.sh
+[ -f data/synthetic-neural/train.jsonl ] || python recipes/synthetic/prepare.py --out data/synthetic-neural \
+  --hours 1.5 --dev-minutes 15 --test-minutes 20 --jobs "$jobs"
+if [ ! -f data/synthetic-kokoro-en/train.jsonl ]; then
+  python recipes/synthetic/kokoro_voices.py data/kokoro-js
+  python recipes/synthetic/prepare.py --out data/synthetic-kokoro-en --engines kokoro-en \
+    --kokoro-en-voices data/kokoro-js/kokoro_en_voices.npz --hours 0.3 --dev-minutes 5 --test-minutes 5 --jobs "$jobs"
+fi
+
+people_dev=(data/speechocean762/dev.jsonl data/ljspeech/dev.jsonl data/digits/dev.jsonl:60 data/realspeech/dev.jsonl)
+people_test=(data/speechocean762/test.jsonl data/ljspeech/test.jsonl data/digits/test.jsonl:60)
+real_train=(data/speechocean762/train.jsonl data/ljspeech/train.jsonl data/digits/train.jsonl)
+
+# train OUT_DIR ARGS...: train into OUT_DIR unless it is finished (resuming exactly where it stopped).
+train() {
+  local out=$1; shift
+  [ -f "$out/done" ] && return
+  local resume=(); [ -f "$out/last.pt" ] && resume=(--resume)
+  asr train recipes/people/finetune-cpu.yaml "train.out_dir=$out" "$@" "${resume[@]}"
+  touch "$out/done"
+}
+mix() { # mix MANIFEST SHARE ...: the train.train_mix override
+  local items=()
+  while [ $# -gt 0 ]; do items+=("{manifest: $1, share: $2}"); shift 2; done
+  local IFS=,; echo "train.train_mix=[${items[*]}]"
+}
+
+# 2. Stages A and B: the readers, the digits and the synthetic voices, so that the games' clips can be checked by
+#    a model that knows people better than the previous bundled model and has never heard the games.
+[ -f data/people-a/dev.jsonl ] || python recipes/people/prepare.py --out data/people-a --dev "${people_dev[@]}" \
+  --train "${real_train[@]}"
+train exp/people/stageA train.init_from=bundled train.dev_manifest=data/people-a/dev.jsonl \
+  "$(mix data/speechocean762/train.jsonl 0.6 data/ljspeech/train.jsonl 0.1 data/digits/train.jsonl 0.05 \
+     data/synthetic-neural/train.jsonl 0.25)" train.epoch_hours=2 train.epochs=8 train.lr=6e-4 train.warmup_steps=100 \
+  train.max_batch_seconds=240 augment.telephone_prob=0.05
+train exp/people/stageB train.init_from=exp/people/stageA train.dev_manifest=data/people-a/dev.jsonl \
+  "$(mix data/speechocean762/train.jsonl 0.55 data/ljspeech/train.jsonl 0.12 data/digits/train.jsonl 0.05 \
+     data/synthetic-neural/train.jsonl 0.28)" train.epoch_hours=2 train.epochs=10 train.lr=5e-4 train.warmup_steps=100 \
+  train.max_batch_seconds=160 augment.telephone_prob=0.1
+
+# 3. The games' clips, checked by stage B; then the dev and test sets of people with their held-out characters.
+[ -f data/games/train.jsonl ] || bash recipes/games/run.sh --model exp/people/stageB
+[ -f data/people/dev.jsonl ] || python recipes/people/prepare.py --out data/people \
+  --dev "${people_dev[@]}" data/games/dev.jsonl --test "${people_test[@]}" data/games/test.jsonl \
+  --train "${real_train[@]}" data/games/train.jsonl data/synthetic-neural/train.jsonl \
+  data/synthetic-kokoro-en/train.jsonl
+
+# 4. Stage C: everything (the mix of recipes/people/finetune-cpu.yaml), from stage B.
+train exp/people/stageC train.init_from=exp/people/stageB "$@"
+
+# 5. Package the best checkpoint with the LM, its weights tuned on the dev set of people, and score. (The mean of
+#    the last 3 epochs, `asr average exp/people/stageC --last 3`, scored no better: RESULTS.md.)
+asr tune-lm --model exp/people/stageC/best.pt --manifest data/people/dev.jsonl --lm asr/pretrained/lm.bin \
+  --lexicon asr/pretrained/lexicon.txt --beam-size 100 --lm-weights 1 1.5 2 --word-scores 0 1 \
+  | tee exp/people/tune-lm.txt
+read -r lm_weight word_score < <(awk '/^best:/ {print $3, $5}' exp/people/tune-lm.txt)
+asr package exp/people/stageC/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
+  --lexicon asr/pretrained/lexicon.txt --lm-weight "$lm_weight" --word-score "$word_score" --beam-size 100
+for set in data/people/dev.jsonl data/people/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
+  name=$(basename "$(dirname "$set")")-$(basename "$set" .jsonl)
+  asr evaluate --model exp/people/release --manifest "$set" --report "exp/people/$name.greedy.jsonl" --worst 0
+  asr evaluate --model exp/people/release --manifest "$set" --decoder beam --report "exp/people/$name.beam.jsonl" \
+    --worst 0
+done
