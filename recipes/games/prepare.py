@@ -67,11 +67,12 @@ def main(argv: list[str] | None = None) -> None:
             entries, dropped = extract(game, Path(args.debs) / package / data_dir, read, out / "audio" / game, args.jobs)
             found = verdicts(transcriber, entries)
             calibration = calibrate(found, args.false_accept)
-            passed = [e for e, v in zip(entries, found) if v.gap < calibration.threshold]
-            for entry, verdict in zip(entries, found):
+            keep = [verdict.gap < calibration.threshold for verdict in found]
+            passed = [entry for entry, kept in zip(entries, keep) if kept]
+            for entry, verdict, kept in zip(entries, found, keep):
                 log.write(json.dumps({"id": entry["id"], "speaker": entry["speaker"], "text": entry["text"],
                                       "gap": round(verdict.gap, 4), "mismatch_gap": round(verdict.mismatch_gap, 4),
-                                      "kept": verdict.gap < calibration.threshold}) + "\n")
+                                      "kept": kept}) + "\n")
             hours = sum(e["duration"] for e in entries) / 3600
             print(f"{game}: {len(entries)} clips with text ({hours:.2f} h); dropped before the check: "
                   + (", ".join(f"{count} {reason}" for reason, count in dropped.items()) or "none"))
