@@ -68,11 +68,11 @@ def main(argv: list[str] | None = None) -> None:
             found = verdicts(transcriber, entries)
             calibration = calibrate(found, args.false_accept)
             keep = [verdict.gap < calibration.threshold for verdict in found]
-            passed = [entry for entry, kept in zip(entries, keep) if kept]
-            for entry, verdict, kept in zip(entries, found, keep):
+            passed = [entry for entry, keeps in zip(entries, keep) if keeps]
+            for entry, verdict, keeps in zip(entries, found, keep):
                 log.write(json.dumps({"id": entry["id"], "speaker": entry["speaker"], "text": entry["text"],
                                       "gap": round(verdict.gap, 4), "mismatch_gap": round(verdict.mismatch_gap, 4),
-                                      "kept": kept}) + "\n")
+                                      "kept": keeps}) + "\n")
             hours = sum(e["duration"] for e in entries) / 3600
             print(f"{game}: {len(entries)} clips with text ({hours:.2f} h); dropped before the check: "
                   + (", ".join(f"{count} {reason}" for reason, count in dropped.items()) or "none"))
