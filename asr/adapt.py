@@ -41,7 +41,7 @@ from .features import LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import entry_audio, read_manifest
 from .model import batched_outputs
 from .text import Vocabulary, normalize
-from .train import TrainConfig, build_optimizer, ctc_loss_sum
+from .train import TrainConfig, apply_gradients, build_optimizer, forward_loss
 
 PROMPTS_FILE = Path(__file__).with_name("adapt_prompts.txt")
 SILENCE_PEAK = 1e-3  # a recording whose loudest sample is below this (-60 dBFS) holds no speech
@@ -147,12 +147,14 @@ class AdaptResult:
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     steps: int = 0
     best_step: int = 0
+    skipped_steps: int = 0  # steps whose batch could not be learned from (see fine_tune)
     wall_s: float = 0.0
 
     def summary(self) -> str:
         """What adaptation did, in a few lines."""
         lines = [f"trained {self.steps} steps on {self.trained_on} recordings ({self.trained_seconds / 60:.1f} min) "
-                 f"in {self.wall_s:.0f} s; kept step {self.best_step}",
+                 f"in {self.wall_s:.0f} s; kept step {self.best_step}"
+                 + (f"; {self.skipped_steps} steps skipped (no usable batch)" if self.skipped_steps else ""),
                  f"held-out WER ({self.held_out} recordings): greedy {self.before.wer:.1%} -> {self.after.wer:.1%}"]
         if self.before.beam_wer is not None and self.after.beam_wer is not None:
             lines[-1] += f", with the language model {self.before.beam_wer:.1%} -> {self.after.beam_wer:.1%}"
@@ -283,11 +285,12 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
     before = held_out_scores(network, features, vocab, held_out, beam)
     log(f"adapting on {len(train_set)} recordings ({sum(r.seconds for r in train_set):.0f} s), {len(held_out)} held "
         f"out; held-out WER before: {before.wer:.1%}")
-    step, best_step = fine_tune(network, features, vocab, train_set, held_out, before, config, progress, started)
+    step, best_step, skipped = fine_tune(network, features, vocab, train_set, held_out, before, config, progress,
+                                         started)
     after = held_out_scores(network, features, vocab, held_out, beam)
     checkpoint = {"config": base["config"], "model": network.state_dict(), "features": features.state_dict()}
     result = AdaptResult(checkpoint, before, after, len(train_set), sum(r.seconds for r in train_set), len(held_out),
-                         left_out, step, best_step, time.perf_counter() - started)
+                         left_out, step, best_step, skipped, time.perf_counter() - started)
     checkpoint["metadata"] = {"adapted_from": "the bundled model" if model is None else str(base_path),
                               "recordings": len(train_set), "held_out": len(held_out),
                               "seconds": round(result.trained_seconds, 1), "steps": step, "best_step": best_step,
@@ -299,33 +302,31 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
 
 def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, train_set: list[Recording],
               held_out: list[Recording], before: Scores, config: AdaptConfig,
-              progress: Callable[[Progress], None] | None, started: float) -> tuple[int, int]:
+              progress: Callable[[Progress], None] | None, started: float) -> tuple[int, int, int]:
     """Train the network's lowest config.layers layers on train_set, scoring held_out every config.eval_every
     steps, until config.steps, config.patience scorings without a lower held-out loss, or config.time_limit_s;
-    the network ends with the weights of the lowest held-out loss. Returns (steps taken, step kept; 0: none)."""
+    the network ends with the weights of the lowest held-out loss. The step is the trainer's (asr.train): a batch
+    with no utterance CTC can align, or a non-finite loss or gradient, is skipped and counted.
+    Returns (steps taken, step kept (0: none), steps skipped)."""
     best_state, best, best_step, without_improvement = copy.deepcopy(network.state_dict()), before, 0, 0
     if config.layers:
         for part in [*network.layers[config.layers:], network.output]:
             part.requires_grad_(False)
-    optimizer, scheduler = build_optimizer(network, TrainConfig(lr=config.lr, warmup_steps=config.warmup_steps,
-                                                                min_lr_ratio=0.3, weight_decay=0.0), config.steps)
+    optimizer, scheduler = build_optimizer(network, config.steps, config.lr, config.warmup_steps, min_lr_ratio=0.3,
+                                           weight_decay=0.0)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)  # adaptation runs in fp32 on the CPU
     augment = WaveformAugment(MILD_AUGMENT, 16000)
     spec_augment = SpecAugment(SpecAugmentConfig()).train()
-    step = 0
+    step = skipped = 0
     for step, indices in enumerate(shuffled_batches(train_set, config.batch_seconds, config.seed), start=1):
         network.train()
         items = [(augment(train_set[i].audio, np.random.default_rng([config.seed, step, i])), train_set[i].text,
                   vocab.encode(train_set[i].text), i) for i in indices]
-        batch = collate(items)
-        feats, frames = features(batch.waveforms, batch.lengths)
-        log_probs, out_lengths = network(spec_augment(feats), frames)
-        loss_sum, ok = ctc_loss_sum(log_probs, out_lengths, batch, vocab.blank_id)
+        loss_sum, ok = forward_loss(network, features, spec_augment, collate(items), vocab.blank_id, amp_dtype=None)
         optimizer.zero_grad(set_to_none=True)
-        if ok.any() and torch.isfinite(loss_sum):
-            (loss_sum / ok.sum()).backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-            optimizer.step()
-        scheduler.step()
+        if not (ok.any() and torch.isfinite(loss_sum)) or apply_gradients(
+                loss_sum / ok.sum(), network, optimizer, scheduler, scaler, TrainConfig.grad_clip) is None:
+            skipped += 1
         out_of_time = config.time_limit_s is not None and time.perf_counter() - started > config.time_limit_s
         scores = None
         if step % config.eval_every == 0 or step == config.steps or out_of_time:
@@ -339,7 +340,7 @@ def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, tra
         if without_improvement >= config.patience or out_of_time or step == config.steps:
             break
     network.load_state_dict(best_state)
-    return step, best_step
+    return step, best_step, skipped
 
 
 def shuffled_batches(recordings: list[Recording], batch_seconds: float, seed: int) -> Iterator[list[int]]:

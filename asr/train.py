@@ -141,6 +141,17 @@ class ExperimentConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     vocab: list[str] = field(default_factory=lambda: list(DEFAULT_CHARS))
 
+    def __post_init__(self) -> None:
+        # The network's input and output sizes follow from the features and the vocabulary; a config that says
+        # otherwise is refused rather than silently corrected.
+        symbols = len(Vocabulary(list(self.vocab)))
+        for name, value, source in (("vocab_size", symbols, f"the vocabulary has {symbols} symbols (its characters "
+                                     "and the blank)"),
+                                    ("input_dim", self.features.n_mels, f"features.n_mels is {self.features.n_mels}")):
+            if getattr(self.model, name) != value:
+                raise ConfigError(f"model.{name} is {getattr(self.model, name)}, but {source}: set "
+                                  f"model.{name}={value}")
+
 
 @dataclass
 class TrainState:
@@ -256,12 +267,11 @@ def global_stats_sample(train_set: SpeechDataset, sample_rate: int, max_utteranc
         yield torch.from_numpy(load_audio(entry_audio(entry), target_rate=sample_rate))
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int
-                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW with linear warm-up and cosine decay over total_steps."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(cfg.warmup_steps, total_steps, cfg.min_lr_ratio))
+def build_optimizer(model: torch.nn.Module, total_steps: int, lr: float, warmup_steps: int, min_lr_ratio: float,
+                    weight_decay: float) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with linear warm-up and cosine decay over total_steps (to lr x min_lr_ratio)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps, min_lr_ratio))
     return optimizer, scheduler
 
 
@@ -282,6 +292,39 @@ def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batc
                         blank=blank, reduction="none", zero_infinity=True)
     ok = batch.target_lengths <= out_lengths
     return (losses / batch.target_lengths.clamp(min=1))[ok].sum(), ok
+
+
+def forward_loss(network: torch.nn.Module, features: LogMel, augment: SpecAugment, batch: Batch, blank: int,
+                 amp_dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward half of a training step: log-mel (unless the loader made it), SpecAugment and the network under
+    autocast (amp_dtype; None: fp32), then ctc_loss_sum's (loss sum, utterances that count)."""
+    device_type = next(network.parameters()).device.type
+    with torch.autocast(device_type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        if batch.features is None:
+            feats, frames = features(batch.waveforms, batch.lengths)
+        else:
+            feats, frames = batch.features, batch.frames
+        log_probs, out_lengths = network(augment(feats), frames)
+    return ctc_loss_sum(log_probs, out_lengths, batch, blank)
+
+
+def apply_gradients(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LambdaLR, scaler: torch.amp.GradScaler, grad_clip: float
+                    ) -> float | None:
+    """The update half of a training step, from zeroed gradients: backward (loss-scaled under fp16), clip the
+    gradient norm to grad_clip, step the optimizer and the schedule. Returns the norm before clipping, or None
+    when it is not finite: then nothing is applied and the gradients are cleared."""
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if not torch.isfinite(grad_norm):
+        optimizer.zero_grad(set_to_none=True)
+        scaler.update()
+        return None
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    return float(grad_norm)
 
 
 @torch.inference_mode()
@@ -345,8 +388,6 @@ class Trainer:
         random.seed(cfg.seed + self.dist.rank)
         torch.manual_seed(cfg.seed + self.dist.rank)
         self.vocab = Vocabulary(list(config.vocab))
-        config.model.vocab_size = len(self.vocab)
-        config.model.input_dim = config.features.n_mels
         self.stop_requests = StopRequests()
         self.stopped_by: int | None = None  # the signal all processes agreed to stop on (see train_step)
 
@@ -367,7 +408,8 @@ class Trainer:
             self.network = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.total_steps = self.sampler.total_batches(cfg.epochs)
-        self.optimizer, self.scheduler = build_optimizer(self.model, cfg, self.total_steps)
+        self.optimizer, self.scheduler = build_optimizer(self.model, self.total_steps, cfg.lr, cfg.warmup_steps,
+                                                         cfg.min_lr_ratio, cfg.weight_decay)
         self.amp_dtype = autocast_dtype(self.device, cfg.precision)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
@@ -431,13 +473,8 @@ class Trainer:
     # -- one optimizer step -----------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> StepResult:
         """Forward, CTC loss, backward, clip, step; the same decisions on every process."""
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            if batch.features is None:
-                feats, frames = self.features(batch.waveforms, batch.lengths)
-            else:
-                feats, frames = batch.features, batch.frames
-            log_probs, out_lengths = self.network(self.augment(feats), frames)
-        local_sum, ok = ctc_loss_sum(log_probs, out_lengths, batch, self.vocab.blank_id)
+        local_sum, ok = forward_loss(self.network, self.features, self.augment, batch, self.vocab.blank_id,
+                                     self.amp_dtype)
         finite = bool(torch.isfinite(local_sum))
         # One collective per step: totals over all processes, so every process takes the same decisions, including
         # whether to stop after this step when any of them got a signal (they then save and return together).
@@ -458,18 +495,13 @@ class Trainer:
             return StepResult(None, None, audio_seconds)
         # Sum over this process's utterances, scaled so that DDP's gradient average over processes equals the
         # gradient of the mean over all utterances of the global batch (exactly what one process would compute).
-        self.scaler.scale(local_sum * (self.dist.world_size / n_ok)).backward()
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
-        if not torch.isfinite(grad_norm):  # gradients are identical on all processes after DDP's all-reduce
+        # Gradients are identical on all processes after DDP's all-reduce, so all of them skip a non-finite one.
+        grad_norm = apply_gradients(local_sum * (self.dist.world_size / n_ok), self.model, self.optimizer,
+                                    self.scheduler, self.scaler, self.config.train.grad_clip)
+        if grad_norm is None:
             self.state.skipped_nonfinite += 1
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update()
             return StepResult(None, None, audio_seconds)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        return StepResult(loss_sum / n_ok, float(grad_norm), audio_seconds)
+        return StepResult(loss_sum / n_ok, grad_norm, audio_seconds)
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self) -> TrainState:

@@ -116,6 +116,22 @@ def test_adaptation_lowers_the_held_out_loss_and_keeps_the_best_weights(recordin
     assert result.best_step in [0] + [p.step for p in scored]
 
 
+def test_batches_with_a_non_finite_loss_are_skipped_and_counted(recordings, monkeypatch):
+    """Adaptation takes the trainer's step: a NaN loss applies nothing (the held-out loss stays) and is counted."""
+    import asr.adapt
+
+    def nan_loss(*args, **kwargs):
+        loss_sum, ok = forward_loss(*args, **kwargs)
+        return loss_sum * float("nan"), ok
+
+    forward_loss = asr.adapt.forward_loss
+    monkeypatch.setattr(asr.adapt, "forward_loss", nan_loss)
+    result = adapt(recordings, None, AdaptConfig(steps=3, eval_every=3, threads=2), log=lambda line: None)
+    assert result.steps == result.skipped_steps == 3
+    assert result.best_step == 0 and result.after.loss == pytest.approx(result.before.loss, rel=1e-5)
+    assert "3 steps skipped" in result.summary()
+
+
 @pytest.mark.slow  # trains
 def test_a_transcript_that_does_not_match_is_reported_and_left_out(recordings, tmp_path, capsys):
     folder = copy_of(recordings, tmp_path)

@@ -35,6 +35,8 @@ def test_yaml_and_overrides(tmp_path):
         ("", ["train.lr=0"], "train.lr must be positive, got 0.0"),
         ("", ["train.epochs=0"], "train.epochs must be at least 1, got 0"),
         ("", ["train.precision=fp8"], "train.precision must be bf16, fp16 or fp32, got 'fp8'"),
+        ("", ["features.n_mels=64"], "model.input_dim is 80, but features.n_mels is 64: set model.input_dim=64"),
+        ("", ['vocab=["a", "b"]'], "model.vocab_size is 29, but the vocabulary has 3 symbols"),
     ],
 )
 def test_bad_configs_raise_config_error(tmp_path, text, overrides, message):

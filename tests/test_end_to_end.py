@@ -12,6 +12,7 @@ import soundfile
 import torch
 
 import asr
+from asr.checkpoint import PRETRAINED_DIR
 from asr.config import load_config
 from asr.evaluate import score
 from asr.manifest import read_manifest
@@ -177,7 +178,7 @@ def test_features_in_the_loader_train_the_same(tiny_corpus: Path, tmp_path: Path
 
 def bundled_shape() -> list[str]:
     """Overrides that give a run the bundled model's network and features, as its config.json records them."""
-    release = json.loads((asr.transcribe.PRETRAINED_DIR / "config.json").read_text())
+    release = json.loads((PRETRAINED_DIR / "config.json").read_text())
     return [f"{part}.{key}={value}" for part in ("model", "features") for key, value in release[part].items()]
 
 
@@ -194,7 +195,7 @@ def test_warm_start_from_the_bundled_model(tiny_corpus: Path, tmp_path: Path):
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["model.hidden_size=128"], "train.init_from=bundled: model.hidden_size is 320 there, 128 here"),
-    ([f"vocab={json.dumps([*DEFAULT_CHARS, '-'])}"],
+    ([f"vocab={json.dumps([*DEFAULT_CHARS, '-'])}", f"model.vocab_size={len(DEFAULT_CHARS) + 2}"],
      "train.init_from=bundled: its vocabulary \" 'abcdefghijklmnopqrstuvwxyz\" is not this run's \" 'abcdefghijklmnopqrstuvwxyz-\""),
     (["train.init_from=missing.pt"], "missing.pt: checkpoint not found"),
 ])
