@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .augment import AugmentConfig, WaveformAugment
 from .batching import length_buckets
 from .checkpoint import (PRETRAINED_DIR, RELEASE_CONFIG, build_model, load_trained, save_release,
@@ -45,6 +45,7 @@ from .train import TrainConfig, apply_gradients, build_optimizer, forward_loss
 
 PROMPTS_FILE = Path(__file__).with_name("adapt_prompts.txt")
 SILENCE_PEAK = 1e-3  # a recording whose loudest sample is below this (-60 dBFS) holds no speech
+MIN_RECORDING_S = 0.5  # a shorter recording cannot hold a whole prompt
 # Mild waveform augmentation: a few minutes of one voice are easily memorized; small changes of speed, noise and
 # microphone colour keep the model from learning the recordings instead of the voice.
 MILD_AUGMENT = AugmentConfig(speed_factors=[0.95, 1.0, 1.05], noise_prob=0.3, snr_db=[15.0, 35.0], eq_prob=0.3,
@@ -109,11 +110,11 @@ class Recording:
 
     path: str
     text: str  # normalized
-    audio: np.ndarray  # 16 kHz mono float32
+    audio: np.ndarray  # mono float32 at SAMPLE_RATE
 
     @property
     def seconds(self) -> float:
-        return len(self.audio) / 16000
+        return len(self.audio) / SAMPLE_RATE
 
 
 @dataclass
@@ -195,8 +196,8 @@ def load_recordings(entries: list[dict[str, Any]], vocab: Vocabulary, minutes_ma
             audio = load_audio(entry_audio(entry))
         except AudioError as err:
             raise AdaptError(str(err)) from None
-        if len(audio) < 0.3 * 16000:
-            raise AdaptError(f"{path}: only {len(audio) / 16000:.2f} s of audio; record the whole sentence")
+        if len(audio) < MIN_RECORDING_S * SAMPLE_RATE:
+            raise AdaptError(f"{path}: only {len(audio) / SAMPLE_RATE:.2f} s of audio; record the whole sentence")
         if float(np.abs(audio).max()) < SILENCE_PEAK:
             raise AdaptError(f"{path}: the recording is silent (check the microphone)")
         recordings.append(Recording(path, text, audio))
@@ -207,7 +208,7 @@ def load_recordings(entries: list[dict[str, Any]], vocab: Vocabulary, minutes_ma
 def utterance_losses(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, recordings: list[Recording]
                      ) -> tuple[list[float], list[torch.Tensor]]:
     """Each recording's CTC loss per character (inf when its transcript cannot fit its frames) and log-probs."""
-    outputs = batched_outputs(features, model, [r.audio for r in recordings], torch.device("cpu"), 60 * 16000)
+    outputs = batched_outputs(features, model, [r.audio for r in recordings], torch.device("cpu"), 60 * SAMPLE_RATE)
     losses = []
     for recording, log_probs in zip(recordings, outputs):
         target = torch.tensor(vocab.encode(recording.text))
@@ -315,7 +316,7 @@ def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, tra
     optimizer, scheduler = build_optimizer(network, config.steps, config.lr, config.warmup_steps, min_lr_ratio=0.3,
                                            weight_decay=0.0)
     scaler = torch.amp.GradScaler("cuda", enabled=False)  # adaptation runs in fp32 on the CPU
-    augment = WaveformAugment(MILD_AUGMENT, 16000)
+    augment = WaveformAugment(MILD_AUGMENT, SAMPLE_RATE)
     spec_augment = SpecAugment(SpecAugmentConfig()).train()
     step = skipped = 0
     for step, indices in enumerate(shuffled_batches(train_set, config.batch_seconds, config.seed), start=1):
@@ -345,7 +346,7 @@ def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, tra
 
 def shuffled_batches(recordings: list[Recording], batch_seconds: float, seed: int) -> Iterator[list[int]]:
     """Batches of similar length (at most batch_seconds of audio each), in a new seeded order every pass, forever."""
-    batches = length_buckets([len(r.audio) for r in recordings], batch_seconds * 16000)
+    batches = length_buckets([len(r.audio) for r in recordings], batch_seconds * SAMPLE_RATE)
     rng = random.Random(seed)
     while True:
         rng.shuffle(batches)

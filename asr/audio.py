@@ -15,7 +15,7 @@ from .errors import AudioError
 if TYPE_CHECKING:
     import soundfile
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # the one rate of the toolkit: every source is read, resampled and streamed at it
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a"}  # what folders of recordings are searched for
 # Rates outside this range come from corrupt headers; a rate of a few Hz would also make resampling to 16 kHz
 # multiply the audio's size thousands of times.

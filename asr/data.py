@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .augment import WaveformAugment
 from .batching import length_buckets, pad
 from .errors import ManifestError
@@ -51,7 +51,7 @@ class SpeechDataset(Dataset):
         self,
         entries: list[dict[str, Any]],
         vocab: Vocabulary,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         augment: WaveformAugment | None = None,
         seed: int = 0,
     ) -> None:

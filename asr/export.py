@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_open, atomic_path
+from .audio import SAMPLE_RATE
 from .features import LogMel
 from .model import BiLSTMCTC
 from .text import Vocabulary
@@ -39,7 +40,7 @@ def export_torchscript(features: LogMel, model: BiLSTMCTC | nn.Module, vocab: Vo
     path = Path(path)
     pipeline = WaveformToLogProbs(features.cpu().eval(), model.cpu().eval()).eval()
     # Two utterances of different lengths, neither a multiple of the subsampling factor.
-    example = (torch.randn(2, 16000) * 0.1, torch.tensor([16000, 12345]))
+    example = (torch.randn(2, SAMPLE_RATE) * 0.1, torch.tensor([SAMPLE_RATE, 12345]))
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.jit is marked deprecated; it remains the self-contained format
         traced = torch.jit.trace(pipeline, example, check_trace=False)

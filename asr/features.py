@@ -8,6 +8,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from .audio import SAMPLE_RATE
 from .errors import ConfigError
 
 
@@ -15,7 +16,8 @@ from .errors import ConfigError
 class FeatureConfig:
     """How audio becomes features; saved inside every checkpoint so inference computes exactly the same thing."""
 
-    sample_rate: int = 16000
+    # Always SAMPLE_RATE (all audio is read at it); saved so that a model of another rate is refused, not misread.
+    sample_rate: int = SAMPLE_RATE
     n_mels: int = 80
     win_ms: float = 25.0
     hop_ms: float = 10.0
@@ -27,9 +29,11 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.normalize not in ("utterance", "global", "none"):
             raise ConfigError(f"features.normalize must be 'utterance', 'global' or 'none', got {self.normalize!r}")
-        if self.sample_rate < 1000 or self.n_mels < 1 or self.hop_length < 1:
-            raise ConfigError(f"features: sample_rate {self.sample_rate} (at least 1000), n_mels {self.n_mels} and "
-                              f"hop_ms {self.hop_ms} must be positive")
+        if self.sample_rate != SAMPLE_RATE:
+            raise ConfigError(f"features.sample_rate is {self.sample_rate}, but this toolkit reads all audio at "
+                              f"{SAMPLE_RATE} Hz")
+        if self.n_mels < 1 or self.hop_length < 1:
+            raise ConfigError(f"features: n_mels {self.n_mels} and hop_ms {self.hop_ms} must be positive")
         if not 1 <= self.win_length <= self.n_fft:
             raise ConfigError(f"features.win_ms {self.win_ms} must give a window of 1..n_fft ({self.n_fft}) samples")
 

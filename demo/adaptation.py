@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.adapt import SILENCE_PEAK, AdaptConfig, AdaptError, Progress, Scores, adapt, prompts, write_adapted
-from asr.audio import load_audio, save_wav
+from asr.adapt import MIN_RECORDING_S, SILENCE_PEAK, AdaptConfig, AdaptError, Progress, Scores, adapt, prompts, write_adapted
+from asr.audio import SAMPLE_RATE, load_audio, save_wav
 from asr.checkpoint import build_model, load_trained, zip_release
 from asr.errors import ASRError
 from asr.transcribe import Transcriber
@@ -69,17 +69,17 @@ class Takes:
     def keep(self, sample_rate: int, samples: np.ndarray) -> None:
         """Keep a recording of the current prompt and move on to the next one."""
         audio = load_audio(samples, sample_rate)
-        if len(audio) < 0.5 * 16000:
-            raise AdaptError("the recording is shorter than half a second: record the whole sentence")
+        if len(audio) < MIN_RECORDING_S * SAMPLE_RATE:
+            raise AdaptError(f"the recording is shorter than {MIN_RECORDING_S:g} s: record the whole sentence")
         if float(np.abs(audio).max()) < SILENCE_PEAK:
             raise AdaptError("the recording is silent: check that the browser may use the microphone")
         text = prompts()[self.prompt % len(prompts())]
         stem = self.folder / f"{len(self.texts):03d}"
         self.folder.mkdir(parents=True, exist_ok=True)
-        save_wav(stem.with_suffix(".wav"), audio, 16000)
+        save_wav(stem.with_suffix(".wav"), audio, SAMPLE_RATE)
         stem.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
         self.texts.append(text)
-        self.seconds.append(len(audio) / 16000)
+        self.seconds.append(len(audio) / SAMPLE_RATE)
         self.prompt += 1
 
     def undo(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from asr.audio import load_audio
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.decoding import DecodeConfig
 from asr.dictation import Dictation
 from asr.errors import ASRError
@@ -103,12 +103,12 @@ class Engine:
             raise gr.Error("Choose or record an audio file first.", print_exception=False)
         try:
             audio = load_audio(path)
-            if len(audio) > MAX_UPLOAD_S * 16000:
-                raise gr.Error(f"{Path(path).name}: {len(audio) / 16000 / 60:.1f} minutes is too long for the "
+            if len(audio) > MAX_UPLOAD_S * SAMPLE_RATE:
+                raise gr.Error(f"{Path(path).name}: {len(audio) / SAMPLE_RATE / 60:.1f} minutes is too long for the "
                                f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
                                print_exception=False)
             with self.lock:
-                result = transcriber.transcribe(audio, 16000, decoding=self.decoding(how, hot))
+                result = transcriber.transcribe(audio, SAMPLE_RATE, decoding=self.decoding(how, hot))
                 image = spectrogram_with_spikes(transcriber, audio, px_per_second=150)
         except ASRError as err:
             raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None

@@ -51,7 +51,7 @@ import soundfile
 from gradio_client import Client, handle_file
 
 from asr.adapt import prompts
-from asr.audio import load_audio, resample
+from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
 
@@ -151,8 +151,8 @@ def prepare_audio(folder: Path, count: int) -> list[Path]:
     for i, sentence in enumerate(SENTENCES[:count]):
         path = folder / f"visitor-{i}.wav"
         synthesize(sentence, Voice("espeak-ng", "en-us"), path)
-        silence = np.zeros(16000, np.float32)
-        soundfile.write(path, np.concatenate([silence, load_audio(path), silence]), 16000, subtype="PCM_16")
+        silence = np.zeros(SAMPLE_RATE, np.float32)  # a second
+        soundfile.write(path, np.concatenate([silence, load_audio(path), silence]), SAMPLE_RATE, subtype="PCM_16")
         paths.append(path)
     return paths
 
@@ -175,7 +175,7 @@ class Visitor:
         self.stream_fn, self.stream_every_s = stream["id"], float(stream.get("stream_every") or 0.5)
         self.mic_id = stream["targets"][0][0]
         self.speech = load_audio(wav)
-        self.mic = (resample(self.speech, 16000, BROWSER_RATE) * 32767).astype(np.int16)
+        self.mic = (resample(self.speech, SAMPLE_RATE, BROWSER_RATE) * 32767).astype(np.int16)
         self.rng = np.random.default_rng(index)
 
     def run(self, deadline: float, dictate_only: bool = False, stop: threading.Event | None = None) -> None:
@@ -206,12 +206,12 @@ class Visitor:
         return np.clip(noisy, -32768, 32767).astype(np.int16)
 
     def upload(self) -> None:
-        soundfile.write(self.wav, self.dither((self.speech * 32767).astype(np.int16)), 16000)
+        soundfile.write(self.wav, self.dither((self.speech * 32767).astype(np.int16)), SAMPLE_RATE)
         result = self.call("upload", handle_file(str(self.wav)), GREEDY, "", api_name="/transcribe")
         if result is not None:
             self.results.heard(self.index, "upload", result[0])
             with self.results.lock:
-                self.results.audio_s += len(self.speech) / 16000
+                self.results.audio_s += len(self.speech) / SAMPLE_RATE
 
     def dictate(self) -> None:
         if self.call("dictation start", api_name="/dictation_start") is None:

@@ -35,6 +35,7 @@ def test_yaml_and_overrides(tmp_path):
         ("", ["train.lr=0"], "train.lr must be positive, got 0.0"),
         ("", ["train.epochs=0"], "train.epochs must be at least 1, got 0"),
         ("", ["train.precision=fp8"], "train.precision must be bf16, fp16 or fp32, got 'fp8'"),
+        ("", ["features.sample_rate=8000"], "features.sample_rate is 8000, but this toolkit reads all audio at 16000 Hz"),
         ("", ["features.n_mels=64"], "model.input_dim is 80, but features.n_mels is 64: set model.input_dim=64"),
         ("", ['vocab=["a", "b"]'], "model.vocab_size is 29, but the vocabulary has 3 symbols"),
     ],

@@ -44,7 +44,7 @@ def test_takes_keep_undo_and_skip_walk_the_prompts(tmp_path):
     assert len(load_audio(tmp_path / "takes" / "001.wav")) == 16000 and takes.total_s == pytest.approx(2.0)
     takes.undo()
     assert takes.texts == [prompts()[0]] and takes.prompt == 2 and not (tmp_path / "takes" / "001.wav").exists()
-    with pytest.raises(AdaptError, match="shorter than half a second"):
+    with pytest.raises(AdaptError, match="shorter than 0.5 s"):
         takes.keep(48000, speech[:4800])
     with pytest.raises(AdaptError, match="silent"):
         takes.keep(48000, np.zeros(48000, np.int16))
