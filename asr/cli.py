@@ -50,6 +50,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for the network (default: PyTorch's choice)")
 
 
+def add_batch_argument(parser: argparse.ArgumentParser) -> None:
+    """How much audio the network takes at once: shared by transcribe, evaluate and tune-lm."""
+    from .model import BATCH_SECONDS
+
+    parser.add_argument("--batch-seconds", type=float, default=BATCH_SECONDS,
+                        help="padded audio seconds per network batch")
+
+
 def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: ANN201 - Transcriber, lazily imported
     """The model the options name, decoding as they ask by default (decode=False: greedy)."""
     import torch
@@ -70,19 +78,25 @@ def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: AN
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of DecodeConfig (asr/decoding/config.py) shared by transcribe, evaluate and tune-lm."""
+    from .decoding import DecodeConfig
+
     group = parser.add_argument_group("decoding")
     group.add_argument("--decoder", choices=["greedy", "beam"],
                        help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
                             "without --lm uses the model's own LM and tuned weights when it ships one")
-    group.add_argument("--beam-size", type=int, help="hypotheses kept per frame (default 50, or the model's)")
+    group.add_argument("--beam-size", type=int, help=f"hypotheses kept per frame (default: the model's, else "
+                                                     f"{DecodeConfig.beam_size})")
     group.add_argument("--lm", help="n-gram LM: ARPA (.arpa or .arpa.gz), a word LM or a character LM (asr lm "
                                     "--chars), or a KenLM binary word LM with --lexicon; 'none' for beam search "
                                     "without one")
     group.add_argument("--lexicon", help="words the beam search may output, one per line (default: the word LM's)")
-    group.add_argument("--lm-weight", type=float, help="weight of the LM score (default 1, or the model's)")
-    group.add_argument("--word-score", type=float, help="score added per word (default 0, or the model's)")
+    group.add_argument("--lm-weight", type=float, help=f"weight of the LM score (default: the model's, else "
+                                                       f"{DecodeConfig.lm_weight:g})")
+    group.add_argument("--word-score", type=float, help=f"score added per word (default: the model's, else "
+                                                        f"{DecodeConfig.word_score:g})")
     group.add_argument("--hotword", action="append", default=[], help="a word or phrase to favour (repeatable)")
-    group.add_argument("--hotword-weight", type=float, default=5.0, help="score added per hotword word")
+    group.add_argument("--hotword-weight", type=float, default=DecodeConfig.hotword_weight,
+                       help="score added per hotword word")
 
 
 def decoding_config(args: argparse.Namespace, recommended=None):  # noqa: ANN001,ANN201 - lazily imported types
@@ -217,12 +231,9 @@ def cmd_lm(args: argparse.Namespace) -> None:
     sentences = read_training_text(args.text, processes=(os.cpu_count() or 1) if args.jobs is None else args.jobs)
     if args.chars:
         sentences = (char_tokens(" ".join(words)) for words in sentences)
-    try:
-        check_min_counts(min_counts, args.order)
-        counts = count_ngrams(sentences, args.order, vocabulary=vocabulary)
-        model = estimate_lm(counts, min_counts, args.max_ngrams)
-    except ValueError as err:  # unusable text or options; the message names the file or the option
-        raise ConfigError(str(err)) from None
+    check_min_counts(min_counts, args.order)
+    counts = count_ngrams(sentences, args.order, vocabulary=vocabulary)
+    model = estimate_lm(counts, min_counts, args.max_ngrams)
     try:
         model.write_arpa(args.out)
     except OSError as err:
@@ -243,17 +254,48 @@ def cmd_tune_lm(args: argparse.Namespace) -> None:
     config = decoding_config(args, transcriber.recommended_decoding)
     if config.lm is None:
         raise ConfigError("--lm is required (this model ships no language model): the LM whose weights to tune")
+    if args.json and not Path(args.json).absolute().parent.is_dir():  # before the decoding, not after
+        raise ConfigError(f"{args.json}: the folder to write the results in does not exist")
     entries = read_manifest(args.manifest)
     grid = grid_search(transcriber, entries, config, args.lm_weights, args.word_scores, args.batch_seconds)
-    best = None
+    rows = []
     print("lm_weight  word_score    WER     CER")
     for setting, report in grid:
         print(f"{setting.lm_weight:9g}  {setting.word_score:10g}  {report.wer:6.2%}  {report.cer:6.2%}", flush=True)
-        if best is None or report.wer < best[1].wer:
-            best = (setting, report)
-    assert best is not None
-    print(f"best: --lm-weight {best[0].lm_weight:g} --word-score {best[0].word_score:g} "
-          f"(WER {best[1].wer:.2%}, CER {best[1].cer:.2%} on {len(entries)} utterances)")
+        rows.append({"lm_weight": setting.lm_weight, "word_score": setting.word_score, "wer": report.wer,
+                     "cer": report.cer})
+    best = min(rows, key=lambda row: row["wer"])  # the first of equals: the grid's order
+    print(f"best: --lm-weight {best['lm_weight']:g} --word-score {best['word_score']:g} "
+          f"(WER {best['wer']:.2%}, CER {best['cer']:.2%} on {len(entries)} utterances)")
+    if args.json:
+        write_tuned(args.json, {"manifest": args.manifest, "utterances": len(entries), "lm": config.lm,
+                                "beam_size": config.beam_size, "best": best, "grid": rows})
+        print(f"wrote {args.json} (asr package --tuned {args.json} takes its best setting)")
+
+
+def write_tuned(path: str, results: dict) -> None:
+    """asr tune-lm's results as JSON, written whole or not at all."""
+    import json
+
+    from .atomic import atomic_open
+
+    with atomic_open(path, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def read_tuned(path: str) -> dict[str, float]:
+    """The best lm_weight and word_score of asr tune-lm --json's file; ConfigError naming it if it is not one."""
+    import json
+
+    from .errors import ConfigError
+
+    try:
+        best = json.loads(Path(path).read_text(encoding="utf-8"))["best"]
+        return {key: float(best[key]) for key in ("lm_weight", "word_score")}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (asr tune-lm --json writes it)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: not the results of asr tune-lm --json ({err!r})") from None
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -334,9 +376,12 @@ def cmd_package(args: argparse.Namespace) -> None:
         state = checkpoint.get("state", {})
         metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
-    decoding = {"lm_weight": args.lm_weight, "word_score": args.word_score, "beam_size": args.beam_size}
     if args.lexicon and not args.lm:
         raise ConfigError("--lexicon goes with --lm: it lists the words of the LM shipped with the model")
+    if args.tuned and (args.lm_weight is not None or args.word_score is not None):
+        raise ConfigError("--tuned gives the LM weight and the word score: leave out --lm-weight and --word-score")
+    given = read_tuned(args.tuned) if args.tuned else {"lm_weight": args.lm_weight, "word_score": args.word_score}
+    decoding = {**{key: value for key, value in given.items() if value is not None}, "beam_size": args.beam_size}
     out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding, args.lexicon)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
     shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
@@ -407,7 +452,7 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, help="JSONL manifest with audio_filepath, duration, text")
     parser.add_argument("--report", help="per-utterance JSONL report (default: next to the manifest)")
     parser.add_argument("--worst", type=int, default=10, help="list this many worst utterances")
-    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    add_batch_argument(parser)
     add_decoding_arguments(parser)
 
 
@@ -419,7 +464,7 @@ def transcribe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="txt, json (segments, words with times and confidence), srt, vtt, or all (files); "
                              "printed unless --output-dir is given")
     parser.add_argument("--output-dir", help="write one file per input and format here")
-    parser.add_argument("--batch-seconds", type=float, default=120.0, help="audio seconds per network batch")
+    add_batch_argument(parser)
     add_decoding_arguments(parser)
 
 
@@ -442,7 +487,9 @@ def tune_lm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, help="JSONL manifest, usually the dev split")
     parser.add_argument("--lm-weights", type=float, nargs="+", default=[0.5, 1, 1.5, 2, 3], help="LM weights to try")
     parser.add_argument("--word-scores", type=float, nargs="+", default=[-1, 0, 1, 2], help="word scores to try")
-    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per batch")
+    parser.add_argument("--json", help="also write the grid and the best setting here as JSON (asr package --tuned "
+                                       "takes it)")
+    add_batch_argument(parser)
     add_decoding_arguments(parser)
 
 
@@ -465,32 +512,42 @@ def average_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def adapt_arguments(parser: argparse.ArgumentParser) -> None:
+    from .adapt import AdaptConfig
+
     parser.add_argument("recordings", help="one speaker's recordings: a JSONL manifest, or a folder of audio files "
                                            "with same-named .txt transcripts")
     parser.add_argument("--out", required=True, help="the adapted model: a release folder, or a .zip of one")
     parser.add_argument("--model", help="the model to start from: release folder or .zip, checkpoint file or run "
                                         "folder (default: the bundled model)")
-    parser.add_argument("--minutes-max", type=float, help="use at most this many minutes of recordings (default 10)")
-    parser.add_argument("--steps", type=int, help="optimizer steps at most, fewer when the held-out loss stops "
-                                                  "improving (default 120)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--layers", type=int, help="train the lowest N BiLSTM layers, 0 for all (default 2)")
+    parser.add_argument("--minutes-max", type=float, default=AdaptConfig.minutes_max,
+                        help="use at most this many minutes of recordings")
+    parser.add_argument("--steps", type=int, default=AdaptConfig.steps,
+                        help="optimizer steps at most, fewer when the held-out loss stops improving")
+    parser.add_argument("--lr", type=float, default=AdaptConfig.lr, help="peak learning rate")
+    parser.add_argument("--layers", type=int, default=AdaptConfig.layers,
+                        help="train the lowest N BiLSTM layers, 0 for all")
     parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--time-limit", type=float, help="seconds of training at most; the best weights so far are "
                                                          "kept")
-    parser.add_argument("--seed", type=int, help="random seed: which recordings are held out, augmentation")
+    parser.add_argument("--seed", type=int, default=AdaptConfig.seed,
+                        help="random seed: which recordings are held out, augmentation")
 
 
 def package_arguments(parser: argparse.ArgumentParser) -> None:
+    from .decoding import DecodeConfig
+
     parser.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
     parser.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
     parser.add_argument("--lm", help="an LM to ship with the model for beam search (see asr tune-lm): ARPA, or "
                                      "KenLM binary with --lexicon")
     parser.add_argument("--lexicon", help="with --lm: the words beam search may output, one per line")
-    parser.add_argument("--lm-weight", type=float, default=1.0, help="with --lm: its tuned LM weight")
-    parser.add_argument("--word-score", type=float, default=0.0, help="with --lm: its tuned word score")
-    parser.add_argument("--beam-size", type=int, default=100, help="with --lm: the beam size to use")
+    parser.add_argument("--lm-weight", type=float, help=f"with --lm: its tuned LM weight (default: "
+                                                       f"{DecodeConfig.lm_weight:g})")
+    parser.add_argument("--word-score", type=float, help=f"with --lm: its tuned word score (default: "
+                                                        f"{DecodeConfig.word_score:g})")
+    parser.add_argument("--tuned", help="with --lm: take its LM weight and word score from asr tune-lm --json's file")
+    parser.add_argument("--beam-size", type=int, default=DecodeConfig.beam_size, help="with --lm: the beam size to use")
 
 
 # name, help, its arguments, the function that runs it
@@ -510,18 +567,35 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its real default, taken from where it is defined (the settings dataclasses),
+    except for options whose default is "not given" (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        not_given = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
+        if action.option_strings and not not_given and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `asr` parser with every command; only `command`'s own arguments are added (all when None), so that a
+    command imports what its defaults come from and nothing else (`asr --help` and `asr transcribe` stay fast)."""
     parser = argparse.ArgumentParser(prog="asr", description="Train, evaluate and run BiLSTM-CTC speech recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, add_arguments, command in COMMANDS:
-        command_parser = sub.add_parser(name, help=help_text)
-        add_arguments(command_parser)
-        command_parser.set_defaults(func=command)
+    for name, help_text, add_arguments, func in COMMANDS:
+        command_parser = sub.add_parser(name, help=help_text, formatter_class=DefaultsHelpFormatter)
+        if command in (None, name):
+            add_arguments(command_parser)
+        command_parser.set_defaults(func=func)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # The command is the first word that is not an option (the top-level parser has only --help).
+    args = build_parser(next((word for word in argv if not word.startswith("-")), "")).parse_args(argv)
     return exit_status(f"asr {args.command}", lambda: args.func(args))
 
 

@@ -12,6 +12,7 @@ import jiwer
 
 from .decoding import DecodeConfig, build_decoder, decode
 from .manifest import entry_audio
+from .model import BATCH_SECONDS
 from .text import normalize
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _labels(entry: dict[str, Any]) -> tuple[str, str]:
     return str(entry.get("speaker", "")).partition(":")[0], str(entry.get("source", "")).partition("/")[0]
 
 
-def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = 120.0) -> Report:
+def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = BATCH_SECONDS) -> Report:
     """Transcribe every manifest entry and score the hypotheses against the manifest's text."""
     sources = [entry_audio(e) for e in entries]
     hypotheses = transcriber.transcribe_files(sources, batch_seconds)
@@ -115,7 +116,7 @@ def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]],
 
 
 def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], config: DecodeConfig,
-                lm_weights: Sequence[float], word_scores: Sequence[float], batch_seconds: float = 120.0
+                lm_weights: Sequence[float], word_scores: Sequence[float], batch_seconds: float = BATCH_SECONDS
                 ) -> Iterator[tuple[DecodeConfig, Report]]:
     """Score every (lm_weight, word_score) pair of a beam search config on a manifest, typically dev.
 

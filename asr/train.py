@@ -40,7 +40,7 @@ from .errors import CheckpointError, ConfigError
 from .evaluate import Report, score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import entry_audio, read_manifest
-from .model import BiLSTMCTC, ModelConfig, outputs_of_files
+from .model import BATCH_SECONDS, BiLSTMCTC, ModelConfig, outputs_of_files
 from .stop_signals import StopRequests, ignore_stop_signals
 from .text import DEFAULT_CHARS, Vocabulary
 
@@ -329,7 +329,7 @@ def apply_gradients(loss: torch.Tensor, model: torch.nn.Module, optimizer: torch
 
 @torch.inference_mode()
 def dev_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, entries: list[dict[str, Any]],
-               device: torch.device, batch_seconds: float = 120.0) -> Report:
+               device: torch.device, batch_seconds: float = BATCH_SECONDS) -> Report:
     """Greedy scores of the network on a dev manifest's entries (WER, CER, and per voice family and source)."""
     sources, greedy = [entry_audio(e) for e in entries], GreedyDecoder(vocab)
     hypotheses = [ids_to_text(vocab, greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0])

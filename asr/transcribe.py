@@ -20,7 +20,7 @@ from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
 from .features import LogMel
-from .model import BiLSTMCTC, batched_outputs, network_outputs, outputs_of_files, quantize_int8
+from .model import BATCH_SECONDS, BiLSTMCTC, batched_outputs, network_outputs, outputs_of_files, quantize_int8
 from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
@@ -87,13 +87,13 @@ class Transcriber:
     def _ids(decoder: Decoder, log_probs: torch.Tensor) -> list[int]:
         return decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
 
-    def log_probs_of_files(self, sources: Sequence[AudioSource], batch_seconds: float = 120.0,
+    def log_probs_of_files(self, sources: Sequence[AudioSource], batch_seconds: float = BATCH_SECONDS,
                            files_per_group: int = 256) -> list[torch.Tensor]:
         """Valid log-probs of each file (or span of one) decoded whole, reading a group of files at a time."""
         return outputs_of_files(self.features, self.model, sources, self.device, batch_seconds * self.sample_rate,
                                 files_per_group)
 
-    def transcribe_files(self, sources: Sequence[AudioSource], batch_seconds: float = 120.0,
+    def transcribe_files(self, sources: Sequence[AudioSource], batch_seconds: float = BATCH_SECONDS,
                          decoding: DecodeConfig | None = None) -> list[str]:
         """Text of each (short) file or span decoded whole, without segmentation: what `asr evaluate` scores."""
         decoder = self.decoder(decoding)
@@ -108,7 +108,7 @@ class Transcriber:
             raise result
         return result
 
-    def transcribe_many(self, sources: Iterable[Source], batch_seconds: float = 120.0,
+    def transcribe_many(self, sources: Iterable[Source], batch_seconds: float = BATCH_SECONDS,
                         sample_rate: int | None = None, decoding: DecodeConfig | None = None
                         ) -> Iterator[Transcript | AudioError]:
         """Transcripts of many sources, in input order; an unreadable source yields its AudioError instead, and
@@ -139,7 +139,7 @@ class Transcriber:
             yield self._finish(pending.pop(next_out))
             next_out += 1
 
-    def decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float = 120.0,
+    def decode_segments(self, segments: Sequence[AudioSegment], batch_seconds: float = BATCH_SECONDS,
                         decoding: DecodeConfig | None = None) -> list[Segment | None]:
         """Decode speech segments (from asr.segmenter) into timed Segments, keeping the words in each one's own
         region; None for a segment with no word of its own."""

@@ -50,7 +50,7 @@ import numpy as np
 import soundfile
 from gradio_client import Client, handle_file
 
-from asr.adapt import prompts
+from asr.adapt import AdaptConfig, prompts
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
@@ -349,7 +349,7 @@ def prepare_prompts(folder: Path, count: int) -> list[Path]:
 
 
 def run_load(url: str, clients: int, seconds: float, folder: Path, dictate_only: bool = False,
-             adapt_prompts: int = 0, adapt_steps: int = 120) -> tuple[Results, Adapter | None]:
+             adapt_prompts: int = 0, adapt_steps: int = AdaptConfig.steps) -> tuple[Results, Adapter | None]:
     """clients visitors, each with its own sentence, for `seconds` (dictate_only: no uploads); returns what they
     saw. With adapt_prompts, one more visitor records that many prompts and adapts with at most adapt_steps steps
     meanwhile, and the others stop when the adaptation ends: what they saw is what dictation gets while a model

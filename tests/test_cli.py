@@ -25,6 +25,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from asr.adapt import AdaptConfig
+from asr.cli import main
+from asr.decoding import DecodeConfig
+from asr.model import BATCH_SECONDS
+
 FRESH_CMD = [sys.executable, "-m", "asr.cli"]
 
 RUNNER = textwrap.dedent(
@@ -215,6 +220,24 @@ def test_help_exits_zero(tmp_path, case):
 def test_help_exits_zero_forked(cli, tmp_path, case):
     args, expected = HELP[case]
     assert_help(cli(*args, cwd=tmp_path), expected)
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("adapt", [f"optimizer steps at most, fewer when the held-out loss stops improving (default: "
+                f"{AdaptConfig.steps})", f"(default: {AdaptConfig.minutes_max})", "(default: PyTorch's choice)"]),
+    ("package", [f"with --lm: the beam size to use (default: {DecodeConfig.beam_size})"]),
+    ("transcribe", [f"(default: the model's, else {DecodeConfig.beam_size})",
+                    f"padded audio seconds per network batch (default: {BATCH_SECONDS})"]),
+])
+def test_help_shows_the_defaults_where_they_are_defined(capsys, monkeypatch, command, expected):
+    """Each option's default in --help is the one the library uses (asr.adapt.AdaptConfig, DecodeConfig, ...)."""
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    for fragment in expected:
+        assert fragment in shown
+    assert "(default: None)" not in shown and "(default: False)" not in shown
 
 
 def test_usage_error_exits_non_zero_without_traceback(tmp_path):

@@ -13,11 +13,12 @@ import torch
 import asr
 from asr.checkpoint import FORMAT, load_release, save_checkpoint, save_release
 from asr.config import to_dict
+from asr.decoding import DecodeConfig
 from asr.decoding.lm import build_ngram_lm
 from asr.errors import CheckpointError
 from asr.evaluate import score
 from asr.features import FeatureConfig, LogMel
-from asr.manifest import read_manifest
+from asr.manifest import read_manifest, write_manifest
 from asr.model import BiLSTMCTC, ModelConfig
 from asr.text import DEFAULT_CHARS
 from asr.transcribe import PRETRAINED_DIR, load_model
@@ -105,14 +106,27 @@ def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
 def test_release_ships_a_language_model_for_beam_search(tmp_path, tiny_corpus: Path):
     lm = tmp_path / "lm.arpa"
     build_ngram_lm([s.split() for s in SENTENCES], order=2).write_arpa(lm)
+    # asr tune-lm --json's best setting (here the grid's one point) is what asr package --tuned ships.
+    dev = tmp_path / "dev.jsonl"
+    write_manifest(dev, read_manifest(tiny_corpus / "train.jsonl")[:3])
+    subprocess.run([sys.executable, "-m", "asr.cli", "tune-lm", "--manifest", str(dev), "--lm", str(lm),
+                    "--lm-weights", "1.5", "--word-scores", "0.5", "--json", str(tmp_path / "tuned.json")],
+                   capture_output=True, text=True, check=True)
+    tuned = json.loads((tmp_path / "tuned.json").read_text())
+    assert (tuned["best"]["lm_weight"], tuned["best"]["word_score"], tuned["utterances"]) == (1.5, 0.5, 3)
+    assert [(row["lm_weight"], row["word_score"]) for row in tuned["grid"]] == [(1.5, 0.5)]
     out = subprocess.run([sys.executable, "-m", "asr.cli", "package", str(PRETRAINED_DIR), "--out",
-                          str(tmp_path / "release"), "--lm", str(lm), "--lm-weight", "1.5", "--word-score", "0.5"],
+                          str(tmp_path / "release"), "--lm", str(lm), "--tuned", str(tmp_path / "tuned.json")],
                          capture_output=True, text=True, check=True)
     assert "lm.arpa.gz" in out.stdout
     model = load_model(tmp_path / "release")
     recommended = model.recommended_decoding
     assert (recommended.method, recommended.lm_weight, recommended.word_score, recommended.beam_size) == \
-        ("beam", 1.5, 0.5, 100)
+        ("beam", 1.5, 0.5, DecodeConfig().beam_size)
+    refused = subprocess.run([sys.executable, "-m", "asr.cli", "package", str(PRETRAINED_DIR), "--out",
+                              str(tmp_path / "other"), "--lm", str(lm), "--tuned", str(dev)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "dev.jsonl: not the results of asr tune-lm --json" in refused.stderr
     assert Path(recommended.lm) == tmp_path / "release" / "lm.arpa.gz"
     # With an LM of exactly these sentences, beam search fixes the bundled model's spelling.
     entries = read_manifest(tiny_corpus / "train.jsonl")[:12]

@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from ..atomic import atomic_open
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..manifest import read_manifest
 from ..text import normalize
 
@@ -287,24 +287,24 @@ def count_ngrams(sentences: Iterable[Sequence[str]], order: int, chunk_tokens: i
     count as <unk>. Without it, the vocabulary is every word of the text.
     """
     if order < 1:
-        raise ValueError(f"order must be at least 1, got {order}")
+        raise ConfigError(f"order must be at least 1, got {order}")
     running = _RunningCounts(order)
     closed = vocabulary is not None
     for word in vocabulary or ():
         _check_words([word])
         running.vocab.setdefault(word, len(running.vocab))
     if closed and len(running.vocab) == 3:
-        raise ValueError("the vocabulary is empty")
+        raise ConfigError("the vocabulary is empty")
     for ids in _id_chunks(sentences, running.vocab, chunk_tokens, closed):
         running.add(ids)
     if not running.sentences:
-        raise ValueError("no text to build a language model from: there are no sentences, or all are empty")
+        raise ConfigError("no text to build a language model from: there are no sentences, or all are empty")
     return running.sorted_by_word()
 
 
 def _check_words(words: Sequence[str]) -> None:
     if len(" ".join(words).split()) != len(words) or BOS in words or EOS in words:
-        raise ValueError(f"words must be non-empty, without spaces, and not {BOS} or {EOS}: {list(words)[:20]}")
+        raise ConfigError(f"words must be non-empty, without spaces, and not {BOS} or {EOS}: {list(words)[:20]}")
 
 
 def _id_chunks(sentences: Iterable[Sequence[str]], vocab: dict[str, int], chunk_tokens: int,
@@ -315,7 +315,7 @@ def _id_chunks(sentences: Iterable[Sequence[str]], vocab: dict[str, int], chunk_
     unk = vocab[UNK]
     for sentence in sentences:
         if isinstance(sentence, str):
-            raise ValueError(f"a sentence must be a list of words, not a string: {sentence[:50]!r}")
+            raise ConfigError(f"a sentence must be a list of words, not a string: {sentence[:50]!r}")
         if not sentence:
             continue
         _check_words(sentence)
@@ -390,7 +390,7 @@ def _merge(keys: np.ndarray, counts: np.ndarray, new_keys: np.ndarray
     first[1:] = merged[1:] != merged[:-1]
     merged = merged[first]
     if len(merged) > _MAX_INDEX:
-        raise ValueError(f"more than {_MAX_INDEX} distinct n-grams of one order: too many to index")
+        raise ConfigError(f"more than {_MAX_INDEX} distinct n-grams of one order: too many to index")
     moved, found = np.searchsorted(merged, keys), np.searchsorted(merged, unique)
     total = np.zeros(len(merged), np.int64)
     total[moved] = counts
@@ -493,7 +493,7 @@ def estimate_lm(counts: NGramCounts, min_counts: Sequence[int] | None = None,
     """
     min_counts = check_min_counts(min_counts, counts.order)
     if max_ngrams is not None and max_ngrams < len(counts.words):
-        raise ValueError(f"max_ngrams must be at least the {len(counts.words)} unigrams (never pruned), "
+        raise ConfigError(f"max_ngrams must be at least the {len(counts.words)} unigrams (never pruned), "
                          f"got {max_ngrams}")
     adjusted = adjust_counts(counts)
     probs, gammas = _interpolate(counts, adjusted, [kn_discounts(a, n) for n, a in enumerate(adjusted, start=1)])
@@ -513,12 +513,12 @@ def estimate_lm(counts: NGramCounts, min_counts: Sequence[int] | None = None,
 
 
 def check_min_counts(min_counts: Sequence[int] | None, order: int) -> tuple[int, ...]:
-    """min_counts as a tuple (all 1: no pruning, if None); ValueError unless it gives one count >= 1 per order and 1
+    """min_counts as a tuple (all 1: no pruning, if None); ConfigError unless it gives one count >= 1 per order and 1
     for unigrams. Checked before the text is counted, too: counting may take minutes."""
     if min_counts is None:
         return (1,) * order
     if len(min_counts) != order or min_counts[0] != 1 or min(min_counts) < 1:
-        raise ValueError(f"min_counts must give one count >= 1 per order, 1 for unigrams (never pruned); "
+        raise ConfigError(f"min_counts must give one count >= 1 per order, 1 for unigrams (never pruned); "
                          f"got {tuple(min_counts)} for order {order}")
     return tuple(min_counts)
 
@@ -681,7 +681,7 @@ def char_tokens(sentence: str, separator: str = WORD_SEPARATOR) -> list[str]:
 def read_training_text(path: str | os.PathLike[str], processes: int = 0) -> Iterator[list[str]]:
     """Sentences (lists of words) to build an LM from, read as they are used: the `text` of each line of a JSONL
     manifest (*.jsonl), or each line of a text file, normalized with asr.text.normalize (by that many worker
-    processes if processes > 0); lines that normalize to nothing are dropped. Raises ValueError naming the file
+    processes if processes > 0); lines that normalize to nothing are dropped. Raises ConfigError naming the file
     when it is missing, not UTF-8 or holds no text."""
     path = Path(path)
     lines = (entry["text"] for entry in read_manifest(path, check_audio=False)) if path.suffix == ".jsonl" \
@@ -693,18 +693,18 @@ def read_training_text(path: str | os.PathLike[str], processes: int = 0) -> Iter
             empty = False
             yield words
     if empty:
-        raise ValueError(f"{path}: no text to build a language model from")
+        raise ConfigError(f"{path}: no text to build a language model from")
 
 
 def _text_lines(path: Path) -> Iterator[str]:
     """The lines of a UTF-8 text file, read one at a time."""
     if not path.is_file():
-        raise ValueError(f"{path}: text file not found")
+        raise ConfigError(f"{path}: text file not found")
     try:
         with open(path, encoding="utf-8") as f:
             yield from f
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+        raise ConfigError(f"{path}: not UTF-8 text") from None
 
 
 def _normalized(lines: Iterable[str], processes: int) -> Iterator[str]:

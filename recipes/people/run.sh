@@ -73,10 +73,9 @@ train exp/people/stageC train.init_from=exp/people/stageB "$@"
 #    the last 3 epochs, `asr average exp/people/stageC --last 3`, scored no better: RESULTS.md.)
 asr tune-lm --model exp/people/stageC/best.pt --manifest data/people/dev.jsonl --lm asr/pretrained/lm.bin \
   --lexicon asr/pretrained/lexicon.txt --beam-size 100 --lm-weights 1 1.5 2 --word-scores 0 1 \
-  | tee exp/people/tune-lm.txt
-read -r lm_weight word_score < <(awk '/^best:/ {print $3, $5}' exp/people/tune-lm.txt)
+  --json exp/people/tune-lm.json
 asr package exp/people/stageC/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
-  --lexicon asr/pretrained/lexicon.txt --lm-weight "$lm_weight" --word-score "$word_score" --beam-size 100
+  --lexicon asr/pretrained/lexicon.txt --tuned exp/people/tune-lm.json --beam-size 100
 for set in data/people/dev.jsonl data/people/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
   name=$(basename "$(dirname "$set")")-$(basename "$set" .jsonl)
   asr evaluate --model exp/people/release --manifest "$set" --report "exp/people/$name.greedy.jsonl" --worst 0

@@ -17,10 +17,11 @@ asr train recipes/synthetic/config.yaml "train.train_manifest=$data/train.jsonl"
 asr evaluate --model "$exp" --manifest "$data/test.jsonl" --report "$exp/test_report.jsonl" --worst 5
 # Beam search with a 3-gram LM of the training sentences (none from dev or test), weights tuned on dev.
 asr lm "$data/lm_text.txt" --order 3 --out "$exp/lm.arpa.gz"
-asr tune-lm --model "$exp" --manifest "$data/dev.jsonl" --lm "$exp/lm.arpa.gz" | tee "$exp/tune-lm.txt"
-read -r lm_weight word_score < <(awk '/^best:/ {print $3, $5}' "$exp/tune-lm.txt")
-asr evaluate --model "$exp" --manifest "$data/test.jsonl" --report "$exp/test_report_beam.jsonl" --worst 0 \
-  --lm "$exp/lm.arpa.gz" --lm-weight "$lm_weight" --word-score "$word_score" --beam-size 100
+asr tune-lm --model "$exp" --manifest "$data/dev.jsonl" --lm "$exp/lm.arpa.gz" --beam-size 100 \
+  --json "$exp/tune-lm.json"
+asr package "$exp" --out "$exp/release" --lm "$exp/lm.arpa.gz" --tuned "$exp/tune-lm.json" --beam-size 100
+asr evaluate --model "$exp/release" --manifest "$data/test.jsonl" --report "$exp/test_report_beam.jsonl" --worst 0 \
+  --decoder beam
 first_test_file=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['audio_filepath'])" "$data/test.jsonl")
 echo "transcribing $data/$first_test_file:"
 asr transcribe --model "$exp" "$data/$first_test_file"
