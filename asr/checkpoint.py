@@ -308,6 +308,15 @@ def load_trained(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
     return load_checkpoint(path), path
 
 
+def model_metadata(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What a model says about itself: a release's metadata (its description, what it was adapted from, ...), or for
+    a training checkpoint its file name, step, epoch and best dev WER."""
+    if "metadata" in checkpoint:
+        return dict(checkpoint["metadata"])
+    state = checkpoint.get("state", {})
+    return {"checkpoint": path.name, **{key: state[key] for key in ("step", "epoch", "best_dev_wer") if key in state}}
+
+
 def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a release folder into the checkpoint layout build_model expects (weights back in float32)."""
     from safetensors import SafetensorError

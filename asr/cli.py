@@ -364,17 +364,16 @@ def cmd_package(args: argparse.Namespace) -> None:
     import torch
 
     from .checkpoint import (RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_WEIGHTS,
-                             checkpoint_path, is_release, load_checkpoint, load_release, save_release)
+                             checkpoint_path, is_release, load_checkpoint, load_release, model_metadata,
+                             save_release)
     from .errors import ConfigError
 
-    if is_release(args.checkpoint):  # re-package a release, e.g. to add a language model
-        checkpoint = load_release(args.checkpoint)
-        metadata = checkpoint["metadata"]
-    else:
-        path = checkpoint_path(args.checkpoint)
-        checkpoint = load_checkpoint(path)
-        state = checkpoint.get("state", {})
-        metadata = {"checkpoint": path.name, **{k: state[k] for k in ("step", "epoch", "best_dev_wer") if k in state}}
+    path = Path(args.checkpoint) if is_release(args.checkpoint) else checkpoint_path(args.checkpoint)
+    # A release is re-packaged (e.g. to add a language model) keeping its metadata.
+    checkpoint = load_release(path) if is_release(path) else load_checkpoint(path)
+    metadata = model_metadata(checkpoint, path)
+    if args.description is not None:
+        metadata["description"] = args.description
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
     if args.lexicon and not args.lm:
         raise ConfigError("--lexicon goes with --lm: it lists the words of the LM shipped with the model")
@@ -546,6 +545,8 @@ def package_arguments(parser: argparse.ArgumentParser) -> None:
                                                        f"{DecodeConfig.lm_weight:g})")
     parser.add_argument("--word-score", type=float, help=f"with --lm: its tuned word score (default: "
                                                         f"{DecodeConfig.word_score:g})")
+    parser.add_argument("--description", help="what the model is and how well it does, in a sentence or two: "
+                                              "kept in its config.json, shown by asr demo")
     parser.add_argument("--tuned", help="with --lm: take its LM weight and word score from asr tune-lm --json's file")
     parser.add_argument("--beam-size", type=int, default=DecodeConfig.beam_size, help="with --lm: the beam size to use")
 

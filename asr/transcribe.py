@@ -15,7 +15,7 @@ import torch
 
 from .alignment import word_timings
 from .audio import AudioSource
-from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
+from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained, model_metadata
 from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
@@ -62,6 +62,7 @@ class Transcriber:
         self.decoders = Decoders(vocab)
         # Beam search with the language model a release ships and the weights tuned for it (see load_model).
         self.recommended_decoding: DecodeConfig | None = None
+        self.metadata: dict = {}  # what the model says about itself (asr.checkpoint.model_metadata)
 
     def with_network(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel) -> "Transcriber":
         """A Transcriber for other weights of this model's vocabulary (an adapted copy) that shares this one's
@@ -187,6 +188,7 @@ def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
     checkpoint, path = load_trained(path)
     model, features, vocab = build_model(checkpoint, str(path))
     transcriber = Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
+    transcriber.metadata = model_metadata(checkpoint, path)
     if "decoding" in checkpoint:
         try:
             transcriber.recommended_decoding = DecodeConfig(method="beam", **checkpoint["decoding"])

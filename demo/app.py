@@ -116,13 +116,27 @@ class Engine:
         return result.text, rows, image
 
     def describe(self) -> str:
+        """The model's name and what it says about itself (its release's description, or where it comes from)."""
         lm = self.transcriber.recommended_decoding
-        return (f"**Model:** {self.model_name}. The bundled model was trained on synthetic English speech, then on "
-                "10 hours of recordings of people (non-native speakers, game voice actors, a native reader) mixed "
-                "with synthetic voices. It is still weak: on people it never heard it gets about 6 words in 10 wrong "
-                "with beam search and its everyday-English language model (WER 63 %; 78 % greedy), 1 in 4 for a "
-                "clear native reader. A few minutes of your voice in \"Adapt to my voice\" help."
+        return (f"**Model:** {self.model_name}. {model_summary(self.transcriber.metadata)}"
                 + ("" if lm else " This model ships no language model: beam search runs without one."))
+
+
+def model_summary(metadata: dict) -> str:
+    """A sentence about a model from its metadata (asr.checkpoint.model_metadata): its description when it has one
+    (asr package --description), else what adapted or trained it."""
+    if metadata.get("description"):
+        return str(metadata["description"])
+    if "adapted_from" in metadata:
+        before, after = metadata.get("held_out_before", {}), metadata.get("held_out_after", {})
+        scores = (f": held-out WER {before['wer']:.0%} before, {after['wer']:.0%} after"
+                  if "wer" in before and "wer" in after else "")
+        return f"Adapted from {metadata['adapted_from']} on {metadata.get('recordings', '?')} recordings{scores}."
+    if "step" in metadata:
+        dev = metadata.get("best_dev_wer")
+        return (f"A training checkpoint ({metadata.get('checkpoint', '')}, step {metadata['step']}"
+                + (f", best dev WER {dev:.1%}" if isinstance(dev, float) and dev < float("inf") else "") + ").")
+    return "It carries no description."
 
 
 def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:

@@ -75,7 +75,8 @@ asr tune-lm --model exp/people/stageC/best.pt --manifest data/people/dev.jsonl -
   --lexicon asr/pretrained/lexicon.txt --beam-size 100 --lm-weights 1 1.5 2 --word-scores 0 1 \
   --json exp/people/tune-lm.json
 asr package exp/people/stageC/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
-  --lexicon asr/pretrained/lexicon.txt --tuned exp/people/tune-lm.json --beam-size 100
+  --lexicon asr/pretrained/lexicon.txt --tuned exp/people/tune-lm.json --beam-size 100 \
+  --description "$(cat recipes/people/description.txt)"
 for set in data/people/dev.jsonl data/people/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
   name=$(basename "$(dirname "$set")")-$(basename "$set" .jsonl)
   asr evaluate --model exp/people/release --manifest "$set" --report "exp/people/$name.greedy.jsonl" --worst 0
