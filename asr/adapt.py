@@ -325,8 +325,9 @@ def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, tra
                   vocab.encode(train_set[i].text), i) for i in indices]
         loss_sum, ok = forward_loss(network, features, spec_augment, collate(items), vocab.blank_id, amp_dtype=None)
         optimizer.zero_grad(set_to_none=True)
-        if not (ok.any() and torch.isfinite(loss_sum)) or apply_gradients(
-                loss_sum / ok.sum(), network, optimizer, scheduler, scaler, TrainConfig.grad_clip) is None:
+        usable = bool(ok.any() and torch.isfinite(loss_sum))
+        if not usable or apply_gradients(loss_sum / ok.sum(), network, optimizer, scheduler, scaler,
+                                         TrainConfig.grad_clip) is None:
             skipped += 1
         out_of_time = config.time_limit_s is not None and time.perf_counter() - started > config.time_limit_s
         scores = None

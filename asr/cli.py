@@ -368,9 +368,9 @@ def cmd_package(args: argparse.Namespace) -> None:
                              save_release)
     from .errors import ConfigError
 
-    path = Path(args.checkpoint) if is_release(args.checkpoint) else checkpoint_path(args.checkpoint)
-    # A release is re-packaged (e.g. to add a language model) keeping its metadata.
-    checkpoint = load_release(path) if is_release(path) else load_checkpoint(path)
+    release = is_release(args.checkpoint)  # re-packaged (e.g. to add a language model) keeping its metadata
+    path = Path(args.checkpoint) if release else checkpoint_path(args.checkpoint)
+    checkpoint = load_release(path) if release else load_checkpoint(path)
     metadata = model_metadata(checkpoint, path)
     if args.description is not None:
         metadata["description"] = args.description

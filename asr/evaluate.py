@@ -108,7 +108,8 @@ def _labels(entry: dict[str, Any]) -> tuple[str, str]:
     return str(entry.get("speaker", "")).partition(":")[0], str(entry.get("source", "")).partition("/")[0]
 
 
-def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]], batch_seconds: float = BATCH_SECONDS) -> Report:
+def evaluate_manifest(transcriber: "Transcriber", entries: list[dict[str, Any]],
+                      batch_seconds: float = BATCH_SECONDS) -> Report:
     """Transcribe every manifest entry and score the hypotheses against the manifest's text."""
     sources = [entry_audio(e) for e in entries]
     hypotheses = transcriber.transcribe_files(sources, batch_seconds)

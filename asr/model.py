@@ -13,8 +13,7 @@ from .batching import length_buckets, pad
 from .errors import ConfigError
 from .features import LogMel
 
-# Audio seconds (padded) per network batch when transcribing or scoring: large enough to keep a CPU's cores busy,
-# small enough for a laptop's memory (about 1 GB of activations at the bundled model's size).
+# Audio seconds (padded) per network batch when transcribing or scoring, unless the caller says otherwise.
 BATCH_SECONDS = 120.0
 
 
