@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from .audio import SAMPLE_RATE, load_audio
 from .augment import AugmentConfig, WaveformAugment
 from .batching import length_buckets
-from .checkpoint import (PRETRAINED_DIR, RELEASE_CONFIG, build_model, load_trained, save_release,
+from .checkpoint import (PRETRAINED_DIR, RELEASE_CONFIG, TrainedModel, build_model, load_trained, save_release,
                          zip_release)
 from .corpora.layouts import audio_folder
 from .data import collate
@@ -139,7 +139,7 @@ class Progress:
 
 @dataclass
 class AdaptResult:
-    checkpoint: dict[str, Any]  # the adapted model in the checkpoint layout save_release takes
+    trained: TrainedModel  # the adapted model, as write_adapted writes it
     before: Scores
     after: Scores
     trained_on: int  # recordings
@@ -267,8 +267,8 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    base, base_path = load_trained(PRETRAINED_DIR if model is None else model)
-    network, features, vocab = build_model(base, str(base_path))
+    base = load_trained(PRETRAINED_DIR if model is None else model)
+    network, features, vocab = build_model(base)
     entries = recordings_source if isinstance(recordings_source, list) else read_recordings(recordings_source)
     recordings, left_out = load_recordings(entries, vocab, config.minutes_max)
     recordings, mismatched = leave_out_mismatched(network, features, vocab, recordings, config.mismatch_ratio,
@@ -282,23 +282,22 @@ def adapt(recordings_source: str | Path | list[dict[str, Any]], model: str | Pat
                          f"{config.min_recordings} recordings and {config.min_seconds:g} s are needed)"
                          + (f"; left out: {'; '.join(f'{p}: {why}' for p, why in mismatched)}" if mismatched else ""))
     train_set, held_out = split_held_out(recordings, config.held_out, config.seed)
-    beam = build_decoder(vocab, DecodeConfig(method="beam", **base["decoding"])) if "decoding" in base else None
+    beam = None if base.decoding is None else \
+        build_decoder(vocab, DecodeConfig(method="beam", **base.decoding.settings()))
     before = held_out_scores(network, features, vocab, held_out, beam)
-    log(f"adapting on {len(train_set)} recordings ({sum(r.seconds for r in train_set):.0f} s), {len(held_out)} held "
-        f"out; held-out WER before: {before.wer:.1%}")
+    trained_seconds = sum(r.seconds for r in train_set)
+    log(f"adapting on {len(train_set)} recordings ({trained_seconds:.0f} s), {len(held_out)} held out; held-out "
+        f"WER before: {before.wer:.1%}")
     step, best_step, skipped = fine_tune(network, features, vocab, train_set, held_out, before, config, progress,
                                          started)
     after = held_out_scores(network, features, vocab, held_out, beam)
-    checkpoint = {"config": base["config"], "model": network.state_dict(), "features": features.state_dict()}
-    result = AdaptResult(checkpoint, before, after, len(train_set), sum(r.seconds for r in train_set), len(held_out),
-                         left_out, step, best_step, skipped, time.perf_counter() - started)
-    checkpoint["metadata"] = {"adapted_from": "the bundled model" if model is None else str(base_path),
-                              "recordings": len(train_set), "held_out": len(held_out),
-                              "seconds": round(result.trained_seconds, 1), "steps": step, "best_step": best_step,
-                              "held_out_before": asdict(before), "held_out_after": asdict(after)}
-    if "decoding" in base:
-        checkpoint["decoding"] = base["decoding"]
-    return result
+    metadata = {"adapted_from": "the bundled model" if model is None else str(base.source),
+                "recordings": len(train_set), "held_out": len(held_out), "seconds": round(trained_seconds, 1),
+                "steps": step, "best_step": best_step, "held_out_before": asdict(before),
+                "held_out_after": asdict(after)}
+    adapted = replace(base, weights=network.state_dict(), feature_state=features.state_dict(), metadata=metadata)
+    return AdaptResult(adapted, before, after, len(train_set), trained_seconds, len(held_out), left_out, step,
+                       best_step, skipped, time.perf_counter() - started)
 
 
 def fine_tune(network: torch.nn.Module, features: LogMel, vocab: Vocabulary, train_set: list[Recording],
@@ -354,16 +353,13 @@ def shuffled_batches(recordings: list[Recording], batch_seconds: float, seed: in
         yield from batches
 
 
-def write_adapted(checkpoint: dict[str, Any], out: str | Path) -> Path:
+def write_adapted(trained: TrainedModel, out: str | Path) -> Path:
     """Write an adapted model as a release folder, or as a .zip of one: whole or not at all. An existing release
     at `out` is replaced; any other existing file or non-empty folder is refused before anything is written."""
     out = Path(out)
     check_output(out)
-    decoding = dict(checkpoint.get("decoding", {}))
-    lm, lexicon = decoding.pop("lm", None), decoding.pop("lexicon", None)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.absolute().parent) as tmp:
-        folder = save_release(Path(tmp) / (out.stem if out.suffix == ".zip" else out.name), checkpoint,
-                              torch.float16, checkpoint.get("metadata"), lm, decoding or None, lexicon)
+        folder = save_release(Path(tmp) / (out.stem if out.suffix == ".zip" else out.name), trained, torch.float16)
         if out.suffix == ".zip":
             return zip_release(folder, out)
         if out.exists():

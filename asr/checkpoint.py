@@ -12,13 +12,14 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
 
 from .atomic import atomic_open, atomic_path
-from .config import from_dict
+from .config import from_dict, to_dict
 from .errors import CheckpointError, ConfigError
 from .features import FeatureConfig, LogMel
 from .model import BiLSTMCTC, ModelConfig
@@ -37,6 +38,72 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a re
 RELEASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "releases"
 LAST = "last.pt"  # the checkpoint a training run resumes from; the one before it is kept as last.prev.pt
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a trained network is, as whisper's ModelDimensions: its shape, its features and its vocabulary, enough
+    to rebuild it before its weights are loaded. Saved as the "model", "features" and "vocab" of a checkpoint's
+    config (the whole experiment config of a training run) or of a release's config.json."""
+
+    model: ModelConfig
+    features: FeatureConfig
+    vocab: tuple[str, ...] = DEFAULT_CHARS
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], where: str) -> ModelSpec:
+        """The spec in a checkpoint's or release's config; CheckpointError naming `where` if it is not one."""
+        try:
+            return cls(from_dict(ModelConfig, config["model"], "model"),
+                       from_dict(FeatureConfig, config["features"], "features"),
+                       tuple(config.get("vocab") or DEFAULT_CHARS))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{where}: checkpoint does not match this version of asr ({err})") from None
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": to_dict(self.model), "features": to_dict(self.features), "vocab": list(self.vocab)}
+
+
+@dataclass(frozen=True)
+class ReleaseDecoding:
+    """A release's recommended beam search: its language model and lexicon (file names inside the release folder,
+    absolute paths once loaded) and the settings tuned for them (None: DecodeConfig's default)."""
+
+    lm: str
+    lexicon: str | None = None
+    lm_weight: float | None = None
+    word_score: float | None = None
+    beam_size: int | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The DecodeConfig fields it sets: DecodeConfig(method="beam", **decoding.settings())."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained network as a checkpoint or a release holds it: what build_model rebuilds and save_release writes."""
+
+    spec: ModelSpec
+    weights: dict[str, torch.Tensor]  # the network's state dict
+    feature_state: dict[str, torch.Tensor]  # the feature extractor's buffers (mel filterbank, normalization)
+    source: Path  # where it was read from (for messages)
+    # What it says about itself: a release's metadata (its description, what it was adapted from, ...), or for a
+    # training checkpoint its file name, step, epoch and best dev WER.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    decoding: ReleaseDecoding | None = None
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any], path: Path) -> TrainedModel:
+        """The network of a training checkpoint (load_checkpoint's dict)."""
+        try:
+            config, weights, feature_state = checkpoint["config"], checkpoint["model"], checkpoint["features"]
+        except KeyError as err:
+            raise CheckpointError(f"{path}: checkpoint does not match this version of asr (no {err})") from None
+        state = checkpoint.get("state", {})
+        metadata = {"checkpoint": path.name, **{key: state[key] for key in ("step", "epoch", "best_dev_wer")
+                                                 if key in state}}
+        return cls(ModelSpec.from_config(config, str(path)), weights, feature_state, path, metadata)
 
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: dict[str, Any], keep_previous: bool = False) -> None:
@@ -75,15 +142,15 @@ def load_latest(folder: str | os.PathLike[str], log: Callable[[str], object] = p
     raise CheckpointError(f"{folder}: no checkpoint to resume from ({'; '.join(problems)})")
 
 
-def check_compatible(theirs: Mapping[str, Any], ours: Mapping[str, Any], where: str) -> None:
-    """ConfigError unless a trained model's config (`theirs`: its vocabulary, network shape and features) is
-    `ours`, so that its weights can start a run of `ours` (dropout shapes no weight and may differ)."""
-    if list(theirs.get("vocab") or DEFAULT_CHARS) != list(ours["vocab"]):
-        raise ConfigError(f"{where}: its vocabulary {''.join(theirs.get('vocab') or DEFAULT_CHARS)!r} is not "
-                          f"this run's {''.join(ours['vocab'])!r}")
+def check_compatible(theirs: ModelSpec, ours: ModelSpec, where: str) -> None:
+    """ConfigError unless a trained model (`theirs`: its vocabulary, network shape and features) is `ours`, so that
+    its weights can start a run of `ours` (dropout shapes no weight and may differ)."""
+    if theirs.vocab != ours.vocab:
+        raise ConfigError(f"{where}: its vocabulary {''.join(theirs.vocab)!r} is not this run's {''.join(ours.vocab)!r}")
     for part, ignored in (("model", {"dropout"}), ("features", set())):
-        differ = [f"{part}.{key} is {value!r} there, {ours[part].get(key)!r} here"
-                  for key, value in theirs[part].items() if key not in ignored and ours[part].get(key) != value]
+        mine, other = getattr(ours, part), getattr(theirs, part)
+        differ = [f"{part}.{f.name} is {getattr(other, f.name)!r} there, {getattr(mine, f.name)!r} here"
+                  for f in fields(other) if f.name not in ignored and getattr(other, f.name) != getattr(mine, f.name)]
         if differ:
             raise ConfigError(f"{where}: {'; '.join(differ)} (set them to the source's to start from it)")
 
@@ -152,18 +219,27 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
-def build_model(checkpoint: dict[str, Any], path: str = "checkpoint") -> tuple[BiLSTMCTC, LogMel, Vocabulary]:
-    """Rebuild the network, the feature extractor and the vocabulary a checkpoint was trained with."""
+def build_model(trained: TrainedModel) -> tuple[BiLSTMCTC, LogMel, Vocabulary]:
+    """Rebuild the network, the feature extractor and the vocabulary a model was trained with."""
     try:
-        config = checkpoint["config"]
-        vocab = Vocabulary(list(config.get("vocab", DEFAULT_CHARS)))
-        model = BiLSTMCTC(from_dict(ModelConfig, config["model"]))
-        features = LogMel(from_dict(FeatureConfig, config["features"]))
-        model.load_state_dict(checkpoint["model"])
-        features.load_state_dict(checkpoint["features"])
+        vocab = Vocabulary(list(trained.spec.vocab))
+        model = BiLSTMCTC(trained.spec.model)
+        features = LogMel(trained.spec.features)
+        model.load_state_dict(trained.weights)
+        features.load_state_dict(trained.feature_state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: checkpoint does not match this version of asr ({err})") from None
+        raise CheckpointError(f"{trained.source}: checkpoint does not match this version of asr ({err})") from None
     return model.eval(), features.eval(), vocab
+
+
+def last_epochs(run: str | os.PathLike[str], count: int) -> list[Path]:
+    """A run folder's last `count` epoch checkpoints (epoch-*.pt, oldest first), the usual ones to average."""
+    if count < 1:
+        raise CheckpointError(f"the number of epochs to average must be at least 1, got {count}")
+    paths = sorted(Path(run).glob("epoch-*.pt"))[-count:]
+    if not paths:
+        raise CheckpointError(f"{run}: no epoch-*.pt checkpoints (train.keep_epoch_checkpoints keeps them)")
+    return paths
 
 
 def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
@@ -187,16 +263,14 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
     return {"config": last["config"], "model": model, "features": last["features"], "state": state}
 
 
-def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dtype: torch.dtype = torch.float16,
-                 metadata: dict[str, Any] | None = None, lm: str | os.PathLike[str] | None = None,
-                 decoding: dict[str, Any] | None = None, lexicon: str | os.PathLike[str] | None = None) -> Path:
-    """Write a checkpoint's network as a release: safetensors weights (no pickle) + the configs as JSON.
+def save_release(out_dir: str | os.PathLike[str], trained: TrainedModel, dtype: torch.dtype = torch.float16) -> Path:
+    """Write a trained network as a release: safetensors weights (no pickle) + its spec and metadata as JSON.
 
     Weights are stored in `dtype` (half precision halves the download and loses no accuracy for inference);
     optimizer state is left out. Feature buffers (mel filterbank, normalization statistics) stay in float32.
-    lm: a language model copied in, an ARPA file (gzip-compressed, as RELEASE_LM) or a KenLM binary (as
-    RELEASE_LM_BINARY, which needs its lexicon), with `decoding` (lm_weight, word_score, beam_size tuned for it)
-    recorded as the release's recommended beam search. lexicon: the words beam search may output (RELEASE_LEXICON).
+    trained.decoding, when set, is copied in as the release's recommended beam search: its language model, an ARPA
+    file (gzip-compressed, as RELEASE_LM) or a KenLM binary (as RELEASE_LM_BINARY, which needs its lexicon), and
+    the lexicon, the words beam search may output (RELEASE_LEXICON), with the settings tuned for them.
     """
     from safetensors.torch import save_file
 
@@ -204,14 +278,12 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, features, vocab = build_model(checkpoint)  # validates the checkpoint before anything is written
+    model, features, _ = build_model(trained)  # validates the model before anything is written
     tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     tensors |= {f"features.{k}": v for k, v in features.state_dict().items()}
-    config = checkpoint["config"]
-    release = {"format": RELEASE_FORMAT, "model": config["model"], "features": config["features"],
-               "vocab": vocab.chars, "metadata": metadata or {}}
-    if lm is not None:
-        lm = Path(lm)
+    release = {"format": RELEASE_FORMAT, **trained.spec.to_config(), "metadata": trained.metadata}
+    if trained.decoding is not None:
+        lm, lexicon = Path(trained.decoding.lm), trained.decoding.lexicon
         if not lm.is_file():
             raise CheckpointError(f"{lm}: language model not found")
         if lexicon is not None and not Path(lexicon).is_file():
@@ -222,10 +294,10 @@ def save_release(out_dir: str | os.PathLike[str], checkpoint: dict[str, Any], dt
         name = RELEASE_LM_BINARY if binary else RELEASE_LM
         data = lm.read_bytes()
         _write_into(out_dir, name, data if binary or lm.suffix == ".gz" else gzip.compress(data, mtime=0))
-        release["decoding"] = {"lm": name, **(decoding or {})}
         if lexicon is not None:
             _write_into(out_dir, RELEASE_LEXICON, Path(lexicon).read_bytes())
-            release["decoding"]["lexicon"] = RELEASE_LEXICON
+        shipped = replace(trained.decoding, lm=name, lexicon=None if lexicon is None else RELEASE_LEXICON)
+        release["decoding"] = shipped.settings()
     with atomic_path(out_dir / RELEASE_WEIGHTS) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
         os.chmod(tmp, 0o644)  # safetensors creates its file readable by its owner only; a release is for everyone
@@ -296,29 +368,19 @@ def unzip_release(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def load_trained(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Path]:
-    """A release folder (or a zip of one), a checkpoint file or a run folder (its best.pt), in the checkpoint
-    layout build_model expects, and the path it was read from."""
+def load_trained(path: str | os.PathLike[str]) -> TrainedModel:
+    """A release folder (or a zip of one), a checkpoint file or a run folder (its best.pt)."""
     path = Path(path)
     if path.suffix == ".zip" and path.is_file():
-        return load_release(unzip_release(path)), path
+        return replace(load_release(unzip_release(path)), source=path)
     if is_release(path):
-        return load_release(path), path
+        return load_release(path)
     path = checkpoint_path(path)
-    return load_checkpoint(path), path
+    return TrainedModel.from_checkpoint(load_checkpoint(path), path)
 
 
-def model_metadata(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
-    """What a model says about itself: a release's metadata (its description, what it was adapted from, ...), or for
-    a training checkpoint its file name, step, epoch and best dev WER."""
-    if "metadata" in checkpoint:
-        return dict(checkpoint["metadata"])
-    state = checkpoint.get("state", {})
-    return {"checkpoint": path.name, **{key: state[key] for key in ("step", "epoch", "best_dev_wer") if key in state}}
-
-
-def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a release folder into the checkpoint layout build_model expects (weights back in float32)."""
+def load_release(folder: str | os.PathLike[str]) -> TrainedModel:
+    """Read a release folder (weights back in float32)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -338,15 +400,19 @@ def load_release(folder: str | os.PathLike[str]) -> dict[str, Any]:
         part, _, name = key.partition(".")
         if part in parts:
             parts[part][name] = value.float() if value.is_floating_point() else value
-    config = {k: release.get(k) for k in ("model", "features", "vocab")}
-    checkpoint = {"config": config, **parts, "metadata": release.get("metadata", {})}
+    where = str(folder / RELEASE_CONFIG)
+    decoding = None
     if isinstance(release.get("decoding"), dict):
-        decoding = dict(release["decoding"])
+        settings = dict(release["decoding"])
         for key, what in (("lm", "language model"), ("lexicon", "lexicon")):
-            if key in decoding or key == "lm":
-                path = folder / str(decoding.get(key, ""))
+            if key in settings or key == "lm":
+                path = folder / str(settings.get(key, ""))
                 if not path.is_file():
-                    raise CheckpointError(f"{folder / RELEASE_CONFIG}: its {what} {path.name} is missing")
-                decoding[key] = str(path)
-        checkpoint["decoding"] = decoding
-    return checkpoint
+                    raise CheckpointError(f"{where}: its {what} {path.name} is missing")
+                settings[key] = str(path)
+        try:
+            decoding = ReleaseDecoding(**settings)
+        except TypeError as err:
+            raise CheckpointError(f"{where}: unknown decoding settings ({err})") from None
+    return TrainedModel(ModelSpec.from_config(release, where), parts["model"], parts["features"], folder,
+                        dict(release.get("metadata") or {}), decoding)

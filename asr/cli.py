@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CheckpointError, exit_status
+from .errors import exit_status
 from .writers import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
@@ -79,9 +79,10 @@ def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: AN
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of DecodeConfig (asr/decoding/config.py) shared by transcribe, evaluate and tune-lm."""
     from .decoding import DecodeConfig
+    from .decoding.config import METHODS
 
     group = parser.add_argument_group("decoding")
-    group.add_argument("--decoder", choices=["greedy", "beam"],
+    group.add_argument("--decoder", choices=METHODS,
                        help="greedy (default) or beam search (implied by --lm, --lexicon, --hotword); beam search "
                             "without --lm uses the model's own LM and tuned weights when it ships one")
     group.add_argument("--beam-size", type=int, help=f"hypotheses kept per frame (default: the model's, else "
@@ -223,21 +224,14 @@ def cmd_lm(args: argparse.Namespace) -> None:
         raise ConfigError(f"{args.out}: the folder to write the language model in does not exist")
     if args.vocab and args.chars:
         raise ConfigError("--vocab lists words: a character LM (--chars) has its model's characters as vocabulary")
-    try:
-        vocabulary = read_word_list(args.vocab) if args.vocab else None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{args.vocab}: cannot read the vocabulary ({getattr(err, 'strerror', None) or err})"
-                          ) from None
+    vocabulary = read_word_list(args.vocab) if args.vocab else None
     sentences = read_training_text(args.text, processes=(os.cpu_count() or 1) if args.jobs is None else args.jobs)
     if args.chars:
         sentences = (char_tokens(" ".join(words)) for words in sentences)
     check_min_counts(min_counts, args.order)
     counts = count_ngrams(sentences, args.order, vocabulary=vocabulary)
     model = estimate_lm(counts, min_counts, args.max_ngrams)
-    try:
-        model.write_arpa(args.out)
-    except OSError as err:
-        raise ConfigError(f"{args.out}: cannot write the language model ({err.strerror or err})") from None
+    model.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {size}" for n, size in enumerate(model.sizes, start=1))
     pruned = f"; min counts {','.join(map(str, model.min_counts))}" if max(model.min_counts) > 1 else ""
     print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB) from {counts.sentences} sentences, "
@@ -246,7 +240,7 @@ def cmd_lm(args: argparse.Namespace) -> None:
 
 def cmd_tune_lm(args: argparse.Namespace) -> None:
     from .errors import ConfigError
-    from .evaluate import grid_search
+    from .evaluate import Tuning, grid_search
     from .manifest import read_manifest
 
     transcriber = load_transcriber(args, decode=False)
@@ -264,38 +258,13 @@ def cmd_tune_lm(args: argparse.Namespace) -> None:
         print(f"{setting.lm_weight:9g}  {setting.word_score:10g}  {report.wer:6.2%}  {report.cer:6.2%}", flush=True)
         rows.append({"lm_weight": setting.lm_weight, "word_score": setting.word_score, "wer": report.wer,
                      "cer": report.cer})
-    best = min(rows, key=lambda row: row["wer"])  # the first of equals: the grid's order
+    tuning = Tuning(args.manifest, len(entries), config.lm, config.beam_size, rows)
+    best = tuning.best
     print(f"best: --lm-weight {best['lm_weight']:g} --word-score {best['word_score']:g} "
           f"(WER {best['wer']:.2%}, CER {best['cer']:.2%} on {len(entries)} utterances)")
     if args.json:
-        write_tuned(args.json, {"manifest": args.manifest, "utterances": len(entries), "lm": config.lm,
-                                "beam_size": config.beam_size, "best": best, "grid": rows})
+        tuning.write(args.json)
         print(f"wrote {args.json} (asr package --tuned {args.json} takes its best setting)")
-
-
-def write_tuned(path: str, results: dict) -> None:
-    """asr tune-lm's results as JSON, written whole or not at all."""
-    import json
-
-    from .atomic import atomic_open
-
-    with atomic_open(path, "w") as f:
-        json.dump(results, f, indent=1)
-
-
-def read_tuned(path: str) -> dict[str, float]:
-    """The best lm_weight and word_score of asr tune-lm --json's file; ConfigError naming it if it is not one."""
-    import json
-
-    from .errors import ConfigError
-
-    try:
-        best = json.loads(Path(path).read_text(encoding="utf-8"))["best"]
-        return {key: float(best[key]) for key in ("lm_weight", "word_score")}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found (asr tune-lm --json writes it)") from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not the results of asr tune-lm --json ({err!r})") from None
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -317,16 +286,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_average(args: argparse.Namespace) -> None:
-    from .checkpoint import average_checkpoints, save_checkpoint
+    from .checkpoint import average_checkpoints, last_epochs, save_checkpoint
 
     paths = [Path(p) for p in args.checkpoints]
-    if args.last < 1:
-        raise CheckpointError(f"--last must be at least 1, got {args.last}")
     if len(paths) == 1 and paths[0].is_dir():
-        run = paths[0]
-        paths = sorted(run.glob("epoch-*.pt"))[-args.last:]
-        if not paths:
-            raise CheckpointError(f"{run}: no epoch-*.pt checkpoints (train.keep_epoch_checkpoints keeps them)")
+        paths = last_epochs(paths[0], args.last)
     out = Path(args.out) if args.out else paths[-1].parent / f"average-{len(paths)}.pt"
     save_checkpoint(out, average_checkpoints(paths))
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
@@ -355,33 +319,31 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     finally:
         if bar is not None:
             bar.close()
-    path = write_adapted(result.checkpoint, args.out)
+    path = write_adapted(result.trained, args.out)
     print(result.summary())
     print(f"wrote {path} (use it with asr transcribe --model {path} or asr demo --model {path})")
 
 
 def cmd_package(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     import torch
 
     from .checkpoint import (RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_WEIGHTS,
-                             checkpoint_path, is_release, load_checkpoint, load_release, model_metadata,
-                             save_release)
+                             ReleaseDecoding, load_trained, save_release)
     from .errors import ConfigError
+    from .evaluate import read_tuned
 
-    release = is_release(args.checkpoint)  # re-packaged (e.g. to add a language model) keeping its metadata
-    path = Path(args.checkpoint) if release else checkpoint_path(args.checkpoint)
-    checkpoint = load_release(path) if release else load_checkpoint(path)
-    metadata = model_metadata(checkpoint, path)
-    if args.description is not None:
-        metadata["description"] = args.description
+    trained = load_trained(args.checkpoint)  # a release is re-packaged (e.g. to add an LM) keeping its metadata
+    metadata = trained.metadata | ({} if args.description is None else {"description": args.description})
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
     if args.lexicon and not args.lm:
         raise ConfigError("--lexicon goes with --lm: it lists the words of the LM shipped with the model")
     if args.tuned and (args.lm_weight is not None or args.word_score is not None):
         raise ConfigError("--tuned gives the LM weight and the word score: leave out --lm-weight and --word-score")
     given = read_tuned(args.tuned) if args.tuned else {"lm_weight": args.lm_weight, "word_score": args.word_score}
-    decoding = {**{key: value for key, value in given.items() if value is not None}, "beam_size": args.beam_size}
-    out = save_release(args.out, checkpoint, dtype, metadata, args.lm, decoding, args.lexicon)
+    decoding = None if args.lm is None else ReleaseDecoding(args.lm, args.lexicon, **given, beam_size=args.beam_size)
+    out = save_release(args.out, replace(trained, metadata=metadata, decoding=decoding), dtype)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
     shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
                if args.lm and (out / name).exists()]

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import jiwer
 
+from .atomic import atomic_open
 from .decoding import DecodeConfig, build_decoder, decode
+from .errors import ConfigError
 from .manifest import entry_audio
 from .model import BATCH_SECONDS
 from .text import normalize
@@ -133,3 +135,35 @@ def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], confi
             hypotheses = [decode(decoder, log_probs[None], log_probs.new_tensor([len(log_probs)]).long())[0]
                           for log_probs in outputs]
             yield setting, score(references, hypotheses, paths, entries)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What asr tune-lm found: every (lm_weight, word_score) setting's WER and CER on a manifest, and the best one
+    (the lowest WER, the first of equals in the grid's order), as JSON that asr package --tuned reads."""
+
+    manifest: str
+    utterances: int
+    lm: str
+    beam_size: int
+    grid: list[dict[str, float]]  # lm_weight, word_score, wer, cer
+
+    @property
+    def best(self) -> dict[str, float]:
+        return min(self.grid, key=lambda row: row["wer"])
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Whole or not at all."""
+        with atomic_open(path, "w") as f:
+            json.dump({**asdict(self), "best": self.best}, f, indent=1)
+
+
+def read_tuned(path: str | os.PathLike[str]) -> dict[str, float]:
+    """The best lm_weight and word_score of a Tuning's file; ConfigError naming it if it is not one."""
+    try:
+        best = json.loads(Path(path).read_text(encoding="utf-8"))["best"]
+        return {key: float(best[key]) for key in ("lm_weight", "word_score")}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (asr tune-lm --json writes it)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: not the results of asr tune-lm --json ({err!r})") from None

@@ -15,7 +15,7 @@ import torch
 
 from .alignment import word_timings
 from .audio import AudioSource
-from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained, model_metadata
+from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
 from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
@@ -62,7 +62,7 @@ class Transcriber:
         self.decoders = Decoders(vocab)
         # Beam search with the language model a release ships and the weights tuned for it (see load_model).
         self.recommended_decoding: DecodeConfig | None = None
-        self.metadata: dict = {}  # what the model says about itself (asr.checkpoint.model_metadata)
+        self.metadata: dict = {}  # what the model says about itself (asr.checkpoint.TrainedModel.metadata)
 
     def with_network(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel) -> "Transcriber":
         """A Transcriber for other weights of this model's vocabulary (an adapted copy) that shares this one's
@@ -185,13 +185,10 @@ def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
         if not is_release(PRETRAINED_DIR):
             raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
         path = PRETRAINED_DIR
-    checkpoint, path = load_trained(path)
-    model, features, vocab = build_model(checkpoint, str(path))
+    trained = load_trained(path)
+    model, features, vocab = build_model(trained)
     transcriber = Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
-    transcriber.metadata = model_metadata(checkpoint, path)
-    if "decoding" in checkpoint:
-        try:
-            transcriber.recommended_decoding = DecodeConfig(method="beam", **checkpoint["decoding"])
-        except TypeError as err:
-            raise CheckpointError(f"{path}: unknown decoding settings ({err})") from None
+    transcriber.metadata = trained.metadata
+    if trained.decoding is not None:
+        transcriber.recommended_decoding = DecodeConfig(method="beam", **trained.decoding.settings())
     return transcriber

@@ -19,12 +19,7 @@ table; the synthesized audio stays in OUT for reruns.
 """
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -42,6 +37,8 @@ from asr.evaluate import score
 from asr.manifest import read_manifest, write_manifest
 from asr.text import normalize
 from asr.transcribe import Transcriber, load_model
+
+from common import argument_parser, facts_block, run_facts, software, table
 
 SYNTHETIC = {
     "kokoro-new": (Voice("kokoro", "adapt-a"), {}),
@@ -116,7 +113,7 @@ def wers(transcriber: Transcriber, entries: list[dict]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--out", required=True, help="folder for the voices' audio")
     parser.add_argument("--voices", nargs="+", help="default: all of " + ", ".join(
         [*SYNTHETIC, *ROOM_OF, *(f"real-{s.replace(':', '-')}" for s in REAL_SPEAKERS)]))
@@ -147,22 +144,20 @@ def main() -> None:
         began = time.perf_counter()
         result = adapt(recordings, None, AdaptConfig(threads=args.threads), log=lambda line: None)
         wall = time.perf_counter() - began
-        model, features, _ = build_model(result.checkpoint)
+        model, features, _ = build_model(result.trained)
         after = wers(base.with_network(model, features), test)
-        rows.append(f"| {name} | {result.trained_on} + {result.held_out} held out ({result.trained_seconds:.0f} s "
-                    f"trained on) | "
-                    f"{len(test)} ({sum(e['duration'] for e in test):.0f} s) | {before[0]:.1%} → {after[0]:.1%} "
-                    f"({after[0] / before[0] - 1:+.0%}) | {before[1]:.1%} → {after[1]:.1%} "
-                    f"({after[1] / before[1] - 1:+.0%}) | {result.steps} (kept {result.best_step}) | {wall:.0f} s |")
-        print(rows[-1], flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"\n{datetime.date.today()}; `python benchmarks/adapt_gain.py {' '.join(sys.argv[1:])}`; {cpu}, "
-          f"{os.cpu_count()} logical cores, {args.threads} threads; torch {torch.__version__}; "
-          f"AdaptConfig {json.dumps({k: v for k, v in vars(AdaptConfig()).items() if k in ('steps', 'lr', 'layers')})}\n")
-    print("| voice | adapted on (recordings) | scored on | WER greedy | WER beam + LM | steps | wall |")
-    print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+        rows.append([name, f"{result.trained_on} + {result.held_out} held out ({result.trained_seconds:.0f} s "
+                           f"trained on)",
+                     f"{len(test)} ({sum(e['duration'] for e in test):.0f} s)",
+                     f"{before[0]:.1%} → {after[0]:.1%} ({after[0] / before[0] - 1:+.0%})",
+                     f"{before[1]:.1%} → {after[1]:.1%} ({after[1] / before[1] - 1:+.0%})",
+                     f"{result.steps} (kept {result.best_step})", f"{wall:.0f} s"])
+        print(f"| {' | '.join(rows[-1])} |", flush=True)  # each voice as it is done: a run takes minutes
+    settings = {k: v for k, v in vars(AdaptConfig()).items() if k in ("steps", "lr", "layers")}
+    print("\n" + facts_block([*run_facts(f"; {args.threads} threads"), ("software", software("torch")),
+                               ("AdaptConfig", json.dumps(settings))]) + "\n")
+    print(table(["voice", "adapted on (recordings)", "scored on", "WER greedy", "WER beam + LM", "steps", "wall"],
+                rows))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
-import shlex  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -40,6 +37,8 @@ from asr.augment import CODECS, AugmentConfig, WaveformAugment  # noqa: E402
 from asr.config import load_config  # noqa: E402
 from asr.errors import exit_status  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
+
+from common import argument_parser, facts_block, run_facts, software, table  # noqa: E402
 
 SENTENCES = [
     "the quick brown fox jumps over the lazy dog while the farmer watches from the gate",
@@ -137,34 +136,22 @@ def measure(paths: list[Path], passes: int, mix_passes: int, mix: tuple[str, dic
     return rows, audio_s
 
 
-def software() -> str:
+def tools() -> str:
+    """Python, numpy and ffmpeg versions (ffmpeg runs the codec round trips)."""
     ffmpeg = "no ffmpeg"
     if shutil.which("ffmpeg"):
         ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split(" Copyright")[0]
-    return f"Python {platform.python_version()}, numpy {np.__version__}, {ffmpeg}"
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} logical cores; measured on 1 thread"
-    return platform.processor() or platform.machine()
+    return f"{software('numpy')}, {ffmpeg}"
 
 
 def render(facts: list[tuple[str, str]], rows: list[Row], budget: list[str], markdown: bool) -> str:
     """The facts, the table and the budget lines, as Markdown or as aligned text."""
-    header = ["augmentation", "ms CPU / audio s", "of which ffmpeg", "settings"]
-    table = [[r.name, f"{r.ms_per_audio_s:.3f}", f"{r.ffmpeg_ms_per_audio_s:.3f}" if r.ffmpeg_ms_per_audio_s else "",
+    cells = [[r.name, f"{r.ms_per_audio_s:.3f}", f"{r.ffmpeg_ms_per_audio_s:.3f}" if r.ffmpeg_ms_per_audio_s else "",
               r.settings] for r in rows]
-    if markdown:
-        lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in facts), ""]
-        lines += [f"| {' | '.join(header)} |", "|---|---:|---:|---|", *(f"| {' | '.join(c)} |" for c in table)]
-    else:
-        lines = [f"{k}: {v}" for k, v in facts] + [""]
-        widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(3)]
-        lines += ["  ".join([c[0].ljust(widths[0]), c[1].rjust(widths[1]), c[2].rjust(widths[2]), c[3]])
-                  for c in [header, *table]]
-    return "\n".join(lines + [""] + budget)
+    return "\n\n".join([facts_block(facts, markdown),
+                         table(["augmentation", "ms CPU / audio s", "of which ffmpeg", "settings"], cells, "lrrl",
+                               markdown),
+                         "\n".join(budget)])
 
 
 def budget_lines(rows: list[Row], workers: int, gpu_rate: float) -> list[str]:
@@ -180,7 +167,7 @@ def budget_lines(rows: list[Row], workers: int, gpu_rate: float) -> list[str]:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, markdown=True)
     parser.add_argument("mix", nargs="*", help="key=value changes to the suggested mix, e.g. codec_prob=0.1")
     parser.add_argument("--manifest", type=Path, help="measure on these utterances instead of espeak-ng sentences")
     parser.add_argument("--limit", type=int, default=48, help="utterances taken from --manifest (default 48)")
@@ -188,7 +175,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mix-passes", type=int, default=8, help="passes of the two mixes (default 8)")
     parser.add_argument("--workers", type=int, default=14, help="loader workers of the GPU run (default 14)")
     parser.add_argument("--gpu-rate", type=float, default=20000.0, help="audio s/s the GPU consumes (default 20000)")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables for docs/benchmarks.md")
     return parser.parse_args()
 
 
@@ -205,9 +191,8 @@ def main() -> None:
             paths = speak(Path(tmp))
             source = f"espeak-ng, {len(SENTENCES)} sentences x {len(VOICES)} voices ({', '.join(VOICES)}), 16 kHz"
         rows, audio_s = measure(paths, args.passes, args.mix_passes, mix)
-    facts = [("date", datetime.date.today().isoformat()), ("command", shlex.join(sys.orig_argv)),
-             ("CPU", cpu_name()), ("load average", "%.1f %.1f %.1f (1, 5, 15 min) at the end" % os.getloadavg()),
-             ("software", software()),
+    facts = [*run_facts("; measured on 1 thread"),
+             ("load average", "%.1f %.1f %.1f (1, 5, 15 min) at the end" % os.getloadavg()), ("software", tools()),
              ("audio", f"{source}: {audio_s:.1f} s, {audio_s / len(paths):.1f} s per utterance; "
                        f"{args.passes} passes per row, {args.mix_passes} for the mixes")]
     print(render(facts, rows, budget_lines(rows, args.workers, args.gpu_rate), args.markdown))

@@ -4,24 +4,22 @@
     python benchmarks/demo_load.py --url http://127.0.0.1:7860/      # or loads a demo that is already running
     python benchmarks/demo_load.py --clients 8 --dictate-only --adapt-prompts 24   # 8 dictate while a 9th adapts
 
-What the visitors do and what is measured: demo/load.py (installed as asr_demo.load). Prints a Markdown block: date, command, machine, and the table.
+What the visitors do and what is measured: benchmarks/demo_visitors.py. Prints a Markdown block (date, command,
+machine, load, crosstalk, accuracy, server) and the table.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
 import os
-import platform
-import sys
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
-from asr_demo.load import SENTENCES, run_load, serve_demo, table
+from common import argument_parser, facts_block, run_facts, software
+from demo_visitors import SENTENCES, run_load, serve_demo, table
 
 
 def rss_mb(pid: int) -> float:
+    """A process's resident memory now, in MB (nan where /proc does not say)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -29,18 +27,13 @@ def rss_mb(pid: int) -> float:
 
 
 def folder_mb(folder: Path) -> tuple[int, float]:
+    """How many files a folder tree holds, and their size in MB."""
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files) / 2**20
 
 
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable)"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--clients", type=int, default=4, help=f"concurrent visitors (1 to {len(SENTENCES)})")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the visitors keep going")
     parser.add_argument("--url", help="a running demo to load (default: start `asr demo` on a free port)")
@@ -66,24 +59,21 @@ def main() -> None:
             if server is not None:
                 rss_after, (files, megabytes) = rss_mb(server.pid), folder_mb(tmp / "gradio")
     crosstalk = results.crosstalk()
-    print(f"\n| | |\n|---|---|\n| date | {datetime.date.today()} |\n"
-          f"| command | python benchmarks/demo_load.py {' '.join(sys.argv[1:])} |\n"
-          f"| CPU | {machine()}; load average {load_before:.1f} at start (the clients run on the same machine) |\n"
-          f"| software | Python {platform.python_version()}, gradio {version('gradio')}, "
-          f"gradio_client {version('gradio_client')} |\n"
-          f"| load | {args.clients} visitors {'dictating' if args.dictate_only else 'uploading and dictating'} "
-          f"{f'while one adapts ({args.adapt_prompts} prompts, at most {args.adapt_steps} steps)' if adapter else ''}"
-          f" for {args.seconds:.0f} s at most (all done after {results.wall_s:.1f} s), "
-          f"greedy decoding; {results.audio_s:.0f} s of audio transcribed "
-          f"({results.audio_s / results.wall_s:.2f} audio s per s) |\n"
-          f"| crosstalk | {len(crosstalk)} of {len(results.transcripts)} transcripts hold another visitor's words |\n"
-          f"| accuracy | mean CER {results.final_cer('upload'):.3f} (uploads; nan: none), "
-          f"{results.final_cer('dictation'):.3f} (dictations) against each visitor's own sentence |")
+    load = (f"{args.clients} visitors {'dictating' if args.dictate_only else 'uploading and dictating'}"
+            f"{f' while one adapts ({args.adapt_prompts} prompts, at most {args.adapt_steps} steps)' if adapter else ''}"
+            f" for {args.seconds:.0f} s at most (all done after {results.wall_s:.1f} s), greedy decoding; "
+            f"{results.audio_s:.0f} s of audio transcribed ({results.audio_s / results.wall_s:.2f} audio s per s)")
+    facts = [*run_facts(f"; load average {load_before:.1f} at start (the clients run on the same machine)"),
+             ("software", software("gradio", "gradio_client")), ("load", load),
+             ("crosstalk", f"{len(crosstalk)} of {len(results.transcripts)} transcripts hold another visitor's words"),
+             ("accuracy", f"mean CER {results.final_cer('upload'):.3f} (uploads; nan: none), "
+                          f"{results.final_cer('dictation'):.3f} (dictations) against each visitor's own sentence")]
     if server is not None:
-        print(f"| server | RSS {rss_before:.0f} MB after start, {rss_after:.0f} MB at the end; "
-              f"{files} files ({megabytes:.1f} MB) left in its Gradio cache |")
+        facts.append(("server", f"RSS {rss_before:.0f} MB after start, {rss_after:.0f} MB at the end; "
+                                f"{files} files ({megabytes:.1f} MB) left in its Gradio cache"))
     if adapter is not None:
-        print(f"| adaptation | {adapter.final_status or 'failed (see below)'} |")
+        facts.append(("adaptation", adapter.final_status or "failed (see below)"))
+    print("\n" + facts_block(facts))
     print()
     print(table(results))
     for kind, messages in results.errors.items():

@@ -7,7 +7,6 @@ before a forced cut), as 48 kHz int16 chunks of 0.5 s, the way the browser sends
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -18,11 +17,13 @@ from asr.audio import load_audio, resample
 from asr.dictation import Dictation
 from asr.manifest import read_manifest
 
+from common import argument_parser, facts_block, run_facts, software, table
+
 CHUNK_S, SECONDS, BROWSER_RATE = 0.5, 30.0, 48000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--manifest", required=True, help="utterances to speak (e.g. a test split)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
@@ -37,6 +38,7 @@ def main() -> None:
     audio = (resample(np.concatenate(speech)[: int(SECONDS * 16000)], 16000, BROWSER_RATE) * 20000).astype(np.int16)
     model = asr.load_model()
     step = int(CHUNK_S * BROWSER_RATE)
+    rows = []
     for name, decoding in (("greedy", None), ("beam + LM", model.recommended_decoding)):
         model.decoder(decoding)  # built before timing, as the demo's is after its first use
         dictation, times = Dictation(model), []
@@ -45,8 +47,10 @@ def main() -> None:
             dictation.push(BROWSER_RATE, audio[start : start + step], decoding=decoding)
             times.append(time.perf_counter() - began)
         dictation.finish(decoding)
-        print(f"| {name} | {torch.get_num_threads()} | {len(times)} | {np.median(times) * 1000:.0f} | "
-              f"{np.percentile(times, 95) * 1000:.0f} | {max(times) * 1000:.0f} |")
+        rows.append([name, str(torch.get_num_threads()), str(len(times)), f"{np.median(times) * 1000:.0f}",
+                     f"{np.percentile(times, 95) * 1000:.0f}", f"{max(times) * 1000:.0f}"])
+    print(facts_block([*run_facts(), ("software", software("torch"))]) + "\n")
+    print(table(["decoder", "threads", "updates", "median (ms)", "95th percentile (ms)", "max (ms)"], rows))
 
 
 if __name__ == "__main__":

@@ -12,14 +12,9 @@ the wall time from process start to the first transcript of that one-second file
 """
 from __future__ import annotations
 
-import argparse
 import itertools
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +23,8 @@ import soundfile
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.evaluate import score
 from asr.manifest import read_manifest
+
+from common import argument_parser, facts_block, machine, run_asr, run_facts, software, table
 
 PAUSE_S = 0.5
 
@@ -48,29 +45,12 @@ def build_recording(manifest: str, minutes: float, path: Path) -> tuple[float, s
     return samples / SAMPLE_RATE, " ".join(texts)
 
 
-def run(args: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one `asr` process, reaped by wait4 for its own resource usage."""
-    with tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "asr.cli", *args], stdout=subprocess.PIPE, stderr=errors,
-                                text=True)
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            errors.seek(0)
-            raise SystemExit(f"asr {' '.join(args)} failed:\n{errors.read().decode(errors='replace')}")
-    return wall, usage.ru_maxrss / 1024, stdout
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, markdown=True)
     parser.add_argument("--manifest", required=True, help="utterances to build the recording from (e.g. a test split)")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the recording")
     parser.add_argument("--model", help="model to benchmark (default: the bundled one)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per setting; the fastest counts")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
 
     model = ["--model", args.model] if args.model else []
@@ -78,13 +58,13 @@ def main() -> None:
         long_wav, short_wav = Path(tmp) / "long.wav", Path(tmp) / "short.wav"
         duration, reference = build_recording(args.manifest, args.minutes, long_wav)
         soundfile.write(short_wav, load_audio(long_wav)[:SAMPLE_RATE], SAMPLE_RATE)
-        print(f"{duration / 60:.1f} min of audio from {args.manifest}; {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs, Python {platform.python_version()}", file=sys.stderr)
+        audio = f"{duration / 60:.1f} min of audio from {args.manifest}"
+        print(f"{audio}; {machine()}", file=sys.stderr)
         rows = []
         for threads, decoder, int8 in itertools.product((1, 2), ("greedy", "beam"), (False, True)):
             options = ["transcribe", *model, "--threads", str(threads), "--decoder", decoder] + (["--int8"] if int8 else [])
-            startup = min(run([*options, str(short_wav)])[0] for _ in range(args.repeats))
-            runs = [run([*options, str(long_wav)]) for _ in range(args.repeats)]
+            startup = min(run_asr([*options, str(short_wav)])[0] for _ in range(args.repeats))
+            runs = [run_asr([*options, str(long_wav)]) for _ in range(args.repeats)]
             wall, peak_mb, stdout = min(runs)
             wer = score([reference], [stdout.strip()]).wer
             rows.append((threads, decoder, "int8" if int8 else "fp32", wall / duration,
@@ -93,11 +73,13 @@ def main() -> None:
                   f"(after start-up {rows[-1][4]:.4f}), start-up {startup:.2f} s, peak RSS {peak_mb:.0f} MB, "
                   f"WER {wer:.2%}", file=sys.stderr, flush=True)
     if args.markdown:
-        print("| threads | decoder | weights | RTF | RTF after start-up | start-up (s) | peak RSS (MB) | WER |")
-        print("|---|---|---|---|---|---|---|---|")
-        for threads, decoder, weights, rtf, rtf_run, startup, peak, wer in rows:
-            print(f"| {threads} | {decoder} | {weights} | {rtf:.4f} | {rtf_run:.4f} | {startup:.2f} | {peak:.0f} | "
-                  f"{wer:.2%} |")
+        print(facts_block([*run_facts(), ("software", software("torch")), ("audio", audio),
+                           ("runs", f"{args.repeats} per setting, the fastest kept")]) + "\n")
+        print(table(["threads", "decoder", "weights", "RTF", "RTF after start-up", "start-up (s)", "peak RSS (MB)",
+                     "WER"],
+                    [[str(threads), decoder, weights, f"{rtf:.4f}", f"{rtf_run:.4f}", f"{startup:.2f}",
+                      f"{peak:.0f}", f"{wer:.2%}"]
+                     for threads, decoder, weights, rtf, rtf_run, startup, peak, wer in rows]))
 
 
 if __name__ == "__main__":

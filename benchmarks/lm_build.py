@@ -16,18 +16,14 @@ it imports nothing heavy and writes the text in a separate process.
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
 import multiprocessing
-import os
-import platform
 import random
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import argument_parser, facts_block, run_asr, run_facts, software, table
 
 FORTUNES = Path("/usr/share/games/fortunes")
 WORDNET = Path("/usr/share/wordnet")
@@ -69,24 +65,13 @@ def write_text(path: Path, words: int, seed: int) -> int:
     return len(lines)
 
 
-def run_lm(args: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one `asr lm` process, reaped by wait4 for its own resource usage."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "asr.cli", "lm", *args], stdout=subprocess.PIPE, text=True)
-    stdout = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"asr lm {' '.join(args)} failed")
-    return wall, usage.ru_maxrss / 1024, stdout
-
-
 def measure(text: Path, folder: Path, order: int, max_ngrams: int) -> tuple[int, list[list[str]]]:
     """Build the full and the pruned model of the text: the words counted, and a table row per model."""
     rows = []
     for extra in [[], ["--max-ngrams", str(max_ngrams)]]:
         out = folder / f"lm-{len(rows)}.arpa.gz"
-        wall, rss_mb, stdout = run_lm([str(text), "--order", str(order), "--out", str(out), *extra])
+        wall, rss_mb, stdout = run_asr(["lm", str(text), "--order", str(order), "--out", str(out), *extra],
+                                       show_stderr=True)
         print(stdout.strip(), file=sys.stderr)
         # "wrote OUT (N MB) from N sentences, N words: 1-grams N, 2-grams N, ...[; min counts 1,1,2]"
         words, sizes, min_counts = re.search(r" sentences, (\d+) words: (.*?)(?:; min counts (.*))?$", stdout).groups()
@@ -97,22 +82,14 @@ def measure(text: Path, folder: Path, order: int, max_ngrams: int) -> tuple[int,
     return int(words), rows
 
 
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {len(os.sched_getaffinity(0))} usable cores"
-    return f"{platform.machine()}, {len(os.sched_getaffinity(0))} usable cores"
-
-
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, markdown=True)
     parser.add_argument("--text", help="text to build from (default: generate --words words)")
     parser.add_argument("--words", type=int, default=10_000_000, help="words of text to generate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated text")
     parser.add_argument("--order", type=int, default=3, help="n-gram order")
     parser.add_argument("--max-ngrams", type=int, default=5_000_000, help="size target of the pruned model")
     parser.add_argument("--out-dir", help="keep the text and models here (default: a temporary folder)")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     return parser.parse_args()
 
 
@@ -127,18 +104,11 @@ def main() -> None:
                 lines = pool.apply(write_text, (text, args.words, args.seed))
             print(f"generated {lines} lines in {text}", file=sys.stderr)
         words, rows = measure(text, folder, args.order, args.max_ngrams)
-    facts = [("date", datetime.date.today().isoformat()), ("command", "python " + " ".join(sys.argv)),
-             ("CPU", cpu()), ("software", f"Python {platform.python_version()}, "
-                                          f"numpy {importlib.metadata.version('numpy')}"),
+    facts = [*run_facts(), ("software", software("numpy")),
              ("text", f"{args.text or 'generated'}: {words:,} words after normalizing")]
     header = ["model", "wall s", "peak RSS MB", "n-grams per order", "n-grams", "min counts", ".arpa.gz MB"]
-    if args.markdown:
-        print("| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in facts) + "\n")
-        print("| " + " | ".join(header) + " |\n|---|---:|---:|---:|---:|---|---:|")
-        print("\n".join("| " + " | ".join(row) + " |" for row in rows))
-    else:
-        print("\n".join(f"{k}: {v}" for k, v in facts))
-        print("\n".join("  ".join(row) for row in [header, *rows]))
+    print(facts_block(facts, args.markdown) + "\n")
+    print(table(header, rows, "lrrrrlr", args.markdown))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ limits, as int8 when the int8 file and the int8 RTF are.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import time
 
@@ -24,6 +22,8 @@ from asr.manifest import read_manifest
 from asr.model import BiLSTMCTC, ModelConfig, quantize_int8
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber
+
+from common import argument_parser, facts_block, run_facts, software, table
 
 RELEASE_LIMIT_MB = 25.0
 RTF_LIMIT = 0.015
@@ -62,7 +62,7 @@ def rtf(transcriber: Transcriber, paths: list[str], audio_s: float, repeats: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, markdown=True)
     parser.add_argument("--manifest", required=True, help="utterances to transcribe (e.g. a synthetic test split)")
     parser.add_argument("--shapes", type=lambda s: [parse_shape(p) for p in s.split(",")],
                         default=[parse_shape(p) for p in "320x5x3,384x5x3,448x5x3,512x5x3,384x6x4,448x6x4,512x5x4".split(",")],
@@ -70,7 +70,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="audio per timed pass (default 120)")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes per setting, best kept (default 2)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args()
     if not os.path.exists(args.manifest):
         sys.exit(f"{args.manifest}: no such manifest")
@@ -91,16 +90,16 @@ def main() -> None:
             print(f"{name}: {params / 1e6:.1f} M params, release {params * 2 / 1e6:.1f} MB fp16, "
                   f"RTF fp32 {fp32:.4f}, int8 {int8:.4f}", flush=True)
     if args.markdown:
-        print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, {args.threads} thread(s), "
-              f"torch {torch.__version__}, {len(paths)} utterances ({audio_s:.0f} s) of {args.manifest}\n")
-        print("| shape (hidden x layers, front) | parameters (M) | release fp16 / int8 (MB) | RTF fp32 | RTF int8 "
-              "| fits as fp16 | fits as int8 |")
-        print("|---|---|---|---|---|---|---|")
+        print(facts_block([*run_facts(f"; {args.threads} thread(s)"), ("software", software("torch")),
+                           ("audio", f"{len(paths)} utterances ({audio_s:.0f} s) of {args.manifest}")]) + "\n")
+        cells = []
         for name, millions, megabytes, fp32, int8 in rows:
             as_fp16 = megabytes <= RELEASE_LIMIT_MB and fp32 <= RTF_LIMIT
             as_int8 = megabytes / 2 <= RELEASE_LIMIT_MB and int8 <= RTF_LIMIT
-            print(f"| {name} | {millions:.1f} | {megabytes:.1f} / {megabytes / 2:.1f} | {fp32:.4f} | {int8:.4f} "
-                  f"| {'yes' if as_fp16 else 'no'} | {'yes' if as_int8 else 'no'} |")
+            cells.append([name, f"{millions:.1f}", f"{megabytes:.1f} / {megabytes / 2:.1f}", f"{fp32:.4f}",
+                          f"{int8:.4f}", "yes" if as_fp16 else "no", "yes" if as_int8 else "no"])
+        print(table(["shape (hidden x layers, front)", "parameters (M)", "release fp16 / int8 (MB)", "RTF fp32",
+                     "RTF int8", "fits as fp16", "fits as int8"], cells))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import datetime
 import itertools
 import json
-import os
-import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -39,6 +35,8 @@ from asr.data import Batch, collate
 from asr.errors import exit_status
 from asr.manifest import write_manifest
 from asr.train import ExperimentConfig, Trainer, epoch_batches
+
+from common import argument_parser, facts_block, run_facts, table
 
 DEFAULT_CONFIG = "recipes/synthetic/bundled.yaml"
 UTTERANCE_S = (2.0, 8.0)  # stand-in utterance lengths, like the synthetic corpus
@@ -232,21 +230,9 @@ def measure(trainer: Trainer, label: str, batches: list[Batch], args: argparse.N
     return rows
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def hardware() -> list[tuple[str, str]]:
-    """CPU model and cores, torch version and default threads, GPU name."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    facts = [("CPU", f"{cpu_name()}, {os.cpu_count()} logical cores ({usable} usable)"),
-             ("torch", f"{torch.__version__}, default {torch.get_num_threads()} threads")]
+def devices() -> list[tuple[str, str]]:
+    """torch's version and default threads, and the GPU's name when there is one."""
+    facts = [("torch", f"{torch.__version__}, default {torch.get_num_threads()} threads")]
     if torch.cuda.is_available():
         facts.append(("GPU", torch.cuda.get_device_name()))
     return facts
@@ -262,23 +248,15 @@ def fmt(value: float | None) -> str:
 
 def render(facts: list[tuple[str, str]], rows: list[Row], notes: list[str], markdown: bool) -> str:
     """The facts, the table and the notes, as aligned text or as Markdown tables."""
-    header = ["setting", "measurement", "audio s / s", "s / step", "GFLOP/s", "of matmul"]
-    table = [[r.setting, r.what, fmt(r.audio_s_per_s), fmt(r.s_per_step),
+    cells = [[r.setting, r.what, fmt(r.audio_s_per_s), fmt(r.s_per_step),
               fmt(r.flop_per_s / 1e9), "—" if r.peak_fraction is None else f"{r.peak_fraction:.1%}"] for r in rows]
-    if markdown:
-        lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in facts), ""]
-        lines += [f"| {' | '.join(header)} |", "|---|---|" + "---:|" * 4]
-        lines += [f"| {' | '.join(cells)} |" for cells in table]
-    else:
-        lines = [f"{k}: {v}" for k, v in facts] + [""]
-        widths = [max(len(cells[i]) for cells in [header, *table]) for i in range(len(header))]
-        for cells in [header, *table]:
-            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
-    return "\n".join(lines + [""] + notes)
+    header = ["setting", "measurement", "audio s / s", "s / step", "GFLOP/s", "of matmul"]
+    parts = [facts_block(facts, markdown), table(header, cells, "llrrrr", markdown), "\n".join(notes)]
+    return "\n\n".join(part for part in parts if part)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, markdown=True)
     parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help=f"YAML config (default {DEFAULT_CONFIG})")
     parser.add_argument("overrides", nargs="*", help="config overrides such as train.num_workers=2 (after the config)")
     parser.add_argument("--manifest", type=Path, help="real training manifest: its utterances, and the data-loading rows")
@@ -288,7 +266,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     parser.add_argument("--matmul-size", type=int, help="square matmul size (default 2048 on CPU, 8192 on CUDA)")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables for docs/benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file (for scripts)")
     return parser.parse_args()
 
@@ -328,7 +305,7 @@ def main() -> None:
     args = parse_args()
     config = load_config(ExperimentConfig, args.config, args.overrides)
     default_threads = torch.get_num_threads()
-    facts = [("date", datetime.date.today().isoformat()), ("command", shlex.join(sys.orig_argv)), *hardware()]
+    facts = [*run_facts(), *devices()]
     rows: list[Row] = []
     notes = [] if args.manifest else ["train step + data loading: skipped, it needs a corpus on disk (--manifest)"]
     with tempfile.TemporaryDirectory() as tmp:

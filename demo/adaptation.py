@@ -150,7 +150,7 @@ def _child(recordings: str, model: str | None, config: AdaptConfig, out: str, co
     try:
         result = adapt(recordings, model, config, lambda update: connection.send(("progress", update)),
                        log=lambda line: None)
-        release = write_adapted(result.checkpoint, Path(out) / "release")
+        release = write_adapted(result.trained, Path(out) / "release")
         zip_path = zip_release(release, Path(out) / MODEL_ZIP)
         connection.send(("done", Outcome(release, zip_path, result.summary(), result.before, result.after,
                                          result.left_out)))
@@ -206,8 +206,7 @@ class Adapted:
 def load_adapted(outcome: Outcome, base: Transcriber) -> Adapted:
     """The adapted release as a Transcriber that shares the base model's decoders (the language model and the
     lexicon's trie take hundreds of MB; they do not depend on the network's weights)."""
-    checkpoint, path = load_trained(outcome.release)
-    model, features, _ = build_model(checkpoint, str(path))
+    model, features, _ = build_model(load_trained(outcome.release))
     return Adapted(base.with_network(model, features), outcome.zip_path, outcome.summary)
 
 

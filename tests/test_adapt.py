@@ -1,6 +1,6 @@
 """`asr adapt`: fine-tuning the bundled model to one voice, its guard rails (each a one-line error and nothing
 written), recordings that do not match their transcript (reported, left out), and the releases it writes (a
-folder or a zip, both taken by `asr transcribe --model`)."""
+folder or a zip, both taken by `asr transcribe --model`). The demo's tab that runs it: test_demo_adaptation.py."""
 from __future__ import annotations
 
 import json
@@ -77,9 +77,8 @@ def test_adapt_writes_a_release_that_transcribes_and_keeps_the_language_model(re
     for name in (RELEASE_LM_BINARY, RELEASE_LEXICON):
         assert (tmp_path / "mine" / name).read_bytes() == (PRETRAINED_DIR / name).read_bytes()
     assert release["metadata"]["recordings"] == 7 and release["metadata"]["held_out"] == 2
-    adapted, _ = load_trained(tmp_path / "mine")
-    original, _ = load_trained(PRETRAINED_DIR)
-    changed = [k for k in original["model"] if not np.allclose(adapted["model"][k], original["model"][k], atol=1e-3)]
+    adapted, original = load_trained(tmp_path / "mine"), load_trained(PRETRAINED_DIR)
+    changed = [k for k in original.weights if not np.allclose(adapted.weights[k], original.weights[k], atol=1e-3)]
     assert changed, "adaptation changed no weight"
     # As a user would run it: a fresh interpreter, the adapted model, one of the recordings.
     result = subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", "--model", str(tmp_path / "mine"),

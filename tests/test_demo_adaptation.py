@@ -1,5 +1,6 @@
-"""The server side of the demo's "Adapt to my voice" tab, without a browser: sessions' folders and recordings,
-the one-at-a-time queue, the bounded store of adapted models, and the child process that adapts."""
+"""The server side of the demo's "Adapt to my voice" tab (demo/adaptation.py), in-process: sessions' folders and
+recordings, the one-at-a-time queue, the bounded store of adapted models, and the child process that adapts.
+The tab on a served demo: test_demo_adapt_sessions.py; the adaptation itself (asr/adapt.py): test_adapt.py."""
 from __future__ import annotations
 
 import threading

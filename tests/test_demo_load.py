@@ -1,5 +1,5 @@
 """The demo under load and under bad requests, through gradio_client and raw HTTP on loopback: a bounded run of
-demo/load.py's visitors (three uploading and dictating at once), oversize uploads, malformed requests.
+benchmarks/demo_visitors.py's visitors (three uploading and dictating at once), oversize uploads, malformed requests.
 The demo runs with ASR_DEMO_MAX_UPLOAD_MB=1, so an oversize file is small to make."""
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from gradio_client.exceptions import AppError
 
 from asr.evaluate import score
 
-from asr_demo import load as demo_load
+import demo_visitors  # benchmarks/demo_visitors.py (pyproject.toml: pytest's pythonpath)
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
-GREEDY = demo_load.GREEDY
+GREEDY = demo_visitors.GREEDY
 MAX_UPLOAD_MB = 1
 
 
@@ -30,14 +30,15 @@ MAX_UPLOAD_MB = 1
 def demo(tmp_path_factory) -> tuple[str, subprocess.Popen]:
     folder = tmp_path_factory.mktemp("demo-load")
     (folder / "gradio").mkdir()
-    with demo_load.serve_demo(folder / "demo.log", max_upload_mb=MAX_UPLOAD_MB, temp_dir=folder / "gradio") as served:
+    with demo_visitors.serve_demo(folder / "demo.log", max_upload_mb=MAX_UPLOAD_MB,
+                                  temp_dir=folder / "gradio") as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def sentence_wav(tmp_path_factory) -> Path:
     """The first visitor's sentence, as the load test speaks it."""
-    return demo_load.prepare_audio(tmp_path_factory.mktemp("sentence"), 1)[0]
+    return demo_visitors.prepare_audio(tmp_path_factory.mktemp("sentence"), 1)[0]
 
 
 def post(url: str, headers: dict[str, str] | None = None, **kwargs) -> httpx.Response:
@@ -55,11 +56,11 @@ def transcribe(url: str, path: Path) -> str:
 
 def assert_still_serving(url: str, server: subprocess.Popen, sentence_wav: Path) -> None:
     assert server.poll() is None, "the demo exited"
-    assert score([demo_load.SENTENCES[0]], [transcribe(url, sentence_wav)]).cer < 0.2
+    assert score([demo_visitors.SENTENCES[0]], [transcribe(url, sentence_wav)]).cer < 0.2
 
 
 def test_the_crosstalk_check_sees_another_visitors_words():
-    results = demo_load.Results()
+    results = demo_visitors.Results()
     for visitor, kind, text in [(0, "upload", "the weather was fine all day"), (1, "partial", "please op"),
                                 (1, "dictation", "please open the weather")]:
         results.heard(visitor, kind, text)
@@ -68,16 +69,16 @@ def test_the_crosstalk_check_sees_another_visitors_words():
 
 def test_concurrent_visitors_succeed_and_see_only_their_own_words(demo, tmp_path):
     url, server = demo
-    results, _ = demo_load.run_load(url, clients=3, seconds=15, folder=tmp_path)
-    print(demo_load.table(results))
+    results, _ = demo_visitors.run_load(url, clients=3, seconds=15, folder=tmp_path)
+    print(demo_visitors.table(results))
     assert not results.errors, dict(results.errors)
-    assert all(results.latencies[kind] for kind in demo_load.VISIT_KINDS), dict(results.latencies)
+    assert all(results.latencies[kind] for kind in demo_visitors.VISIT_KINDS), dict(results.latencies)
     assert not results.crosstalk()
     for visitor in range(3):  # each uploaded and dictated, and got its own sentence back each time
         finals = [(kind, text) for v, kind, text in results.transcripts if v == visitor and kind != "partial"]
         assert {kind for kind, _ in finals} == {"upload", "dictation"}, finals
         for kind, text in finals:
-            assert score([demo_load.SENTENCES[visitor]], [text]).cer < 0.3, (visitor, kind, text)
+            assert score([demo_visitors.SENTENCES[visitor]], [text]).cer < 0.3, (visitor, kind, text)
     assert server.poll() is None
 
 

@@ -12,7 +12,7 @@ import soundfile
 import torch
 
 import asr
-from asr.checkpoint import PRETRAINED_DIR
+from asr.checkpoint import PRETRAINED_DIR, last_epochs
 from asr.config import load_config
 from asr.evaluate import score
 from asr.manifest import read_manifest
@@ -143,6 +143,16 @@ def test_average_of_the_last_epochs(trained_run: Path, tiny_corpus: Path, tmp_pa
     entries = read_manifest(tiny_corpus / "train.jsonl")
     report = score([e["text"] for e in entries], model.transcribe_files([e["audio_filepath"] for e in entries]))
     assert report.cer < 0.10  # the averaged weights still know the corpus
+
+
+def test_last_epochs_are_the_newest_epoch_checkpoints(tmp_path: Path):
+    for epoch in (9, 10, 11, 12):
+        (tmp_path / f"epoch-{epoch:04d}.pt").touch()
+    assert [p.name for p in last_epochs(tmp_path, 3)] == ["epoch-0010.pt", "epoch-0011.pt", "epoch-0012.pt"]
+    with pytest.raises(asr.CheckpointError, match="at least 1, got 0"):
+        last_epochs(tmp_path, 0)
+    with pytest.raises(asr.CheckpointError, match="no epoch-"):
+        last_epochs(tmp_path / "elsewhere", 3)
 
 
 def test_early_stopping_ends_training_when_dev_stops_improving(tiny_corpus: Path, tmp_path: Path):

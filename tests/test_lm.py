@@ -12,8 +12,9 @@ import torch
 import asr.decoding.lm
 from asr.cli import main
 from asr.decoding.lm import (BOS, EOS, FALLBACK_DISCOUNTS, UNK, adjust_counts, arpa_words, build_ngram_lm, char_tokens,
-                    count_ngrams, estimate_lm, is_kenlm_binary, kn_discounts, read_arpa, read_training_text)
-from asr.errors import CheckpointError
+                    count_ngrams, estimate_lm, is_kenlm_binary, kn_discounts, read_arpa, read_training_text,
+                    read_word_list)
+from asr.errors import CheckpointError, ConfigError
 
 # Hand-worked example. Padded sentences:
 #   <s> a b </s>      <s> b a </s>      <s> a c d </s>
@@ -467,9 +468,17 @@ def test_cli_builds_a_model_of_a_closed_vocabulary(tmp_path, capsys):
     assert not is_kenlm_binary(out)
 
 
+def test_the_library_names_the_file_it_cannot_read_or_write(tmp_path):
+    with pytest.raises(ConfigError, match="missing.txt: cannot read the word list"):
+        read_word_list(tmp_path / "missing.txt")
+    with pytest.raises(ConfigError, match="cannot write the language model"):
+        build_ngram_lm([["a", "b"]], order=2).write_arpa(tmp_path)  # a folder
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["missing.txt"], "missing.txt: text file not found"),
-    (["text.txt", "--vocab", "missing.txt"], "missing.txt: cannot read the vocabulary (No such file"),
+    (["text.txt", "--vocab", "missing.txt"], "missing.txt: cannot read the word list (No such file"),
     (["text.txt", "--vocab", "text.txt", "--chars"], "--vocab lists words: a character LM (--chars)"),
     (["text.txt", "--order", "0"], "order must be at least 1"),
     (["text.txt", "--min-counts", "1,x"], "--min-counts: expected counts separated by commas"),

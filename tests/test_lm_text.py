@@ -1,4 +1,4 @@
-"""LM text from Debian packages (asr.corpora.lm_text, recipes/lm/prepare.py): miniature sources written at test time in each
+"""LM text from Debian packages (recipes/lm/lm_text.py and prepare.py): miniature sources written at test time in each
 package's real format (a SWORD zText module, dictd .index + .dict/.dict.dz, an R lazy-load database, HTML and
 Mallard pages, fortunes and WordNet files, warzone2100's base.wz). The real packages are never needed."""
 from __future__ import annotations
@@ -6,20 +6,24 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import struct
+import sys
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
 
-from asr import ManifestError
-from asr.corpora import lm_text, synthetic
-from asr.decoding.lm import read_training_text
-from asr.text import normalize
-
-from conftest import assert_fails_naming, run_recipe
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "recipes" / "lm"), str(REPO / "recipes" / "realspeech")]
+
+import lm_text  # noqa: E402 (recipes/lm/lm_text.py)
+
+from asr import ManifestError  # noqa: E402
+from asr.corpora import synthetic  # noqa: E402
+from asr.decoding.lm import read_training_text  # noqa: E402
+from asr.text import normalize  # noqa: E402
+
+from conftest import assert_fails_naming, run_recipe  # noqa: E402
 
 
 # A SWORD zText module: <t>.bzs (blocks), <t>.bzv (verse slots), <t>.bzz (zlib blocks).

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import asr
-from asr.checkpoint import FORMAT, load_release, save_checkpoint, save_release
+from asr.checkpoint import FORMAT, TrainedModel, load_release, save_checkpoint, save_release
 from asr.config import to_dict
 from asr.decoding import DecodeConfig
 from asr.decoding.lm import build_ngram_lm
@@ -40,8 +40,9 @@ def test_release_round_trip_matches_the_checkpoint(tmp_path):
     audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     save_checkpoint(tmp_path / "run" / "best.pt", checkpoint)
     reference = load_model(tmp_path / "run").log_probs([audio])[0]
-    save_release(tmp_path / "fp32", checkpoint, torch.float32)
-    save_release(tmp_path / "fp16", checkpoint, torch.float16)
+    trained = TrainedModel.from_checkpoint(checkpoint, tmp_path / "run" / "best.pt")
+    save_release(tmp_path / "fp32", trained, torch.float32)
+    save_release(tmp_path / "fp16", trained, torch.float16)
     assert torch.equal(load_model(tmp_path / "fp32").log_probs([audio])[0], reference)
     assert torch.allclose(load_model(tmp_path / "fp16").log_probs([audio])[0], reference, atol=2e-2)
     # Half precision halves the file; no pickle is involved (safetensors is a header plus raw tensors).
@@ -73,7 +74,7 @@ def test_package_command_writes_a_release_that_transcribes(tmp_path):
     ("weights_wrong_shape", "does not match"),
 ])
 def test_damaged_release_is_refused(tmp_path, damage, reason):
-    release = save_release(tmp_path / "release", random_checkpoint())
+    release = save_release(tmp_path / "release", TrainedModel.from_checkpoint(random_checkpoint(), tmp_path))
     config, weights = release / "config.json", release / "model.safetensors"
     if damage == "config_garbage":
         config.write_bytes(b"\x00\xff not json")
@@ -93,7 +94,7 @@ def test_damaged_release_is_refused(tmp_path, damage, reason):
 
 def test_bundled_model_is_the_default_and_transcribes(tiny_corpus: Path):
     assert (PRETRAINED_DIR / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
-    assert load_release(PRETRAINED_DIR)["config"]["model"]["num_layers"] >= 1
+    assert load_release(PRETRAINED_DIR).spec.model.num_layers >= 1
     model = asr.load_model()  # no path: the bundled model
     entries = read_manifest(tiny_corpus / "train.jsonl")
     hypotheses = model.transcribe_files([e["audio_filepath"] for e in entries])

@@ -1,9 +1,10 @@
 """Real-speech dev set: tiny trees in the layout of each Debian package (generated tones for audio, excerpts of the
-real XML, theme, description and tutorial.js formats) read by asr.corpora.realspeech and by recipes/realspeech/prepare.py.
-The real packages are never needed."""
+real XML, theme, description and tutorial.js formats) read by the recipe's readers
+(recipes/realspeech/realspeech_sources.py) and by recipes/realspeech/prepare.py. The real packages are never needed."""
 from __future__ import annotations
 
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -11,12 +12,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from asr import AudioError, ManifestError
-from asr.audio import load_audio
-from asr.corpora import realspeech
-from asr.manifest import read_manifest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "realspeech"))
 
-from conftest import assert_fails_naming, run_recipe
+import realspeech_sources as realspeech  # noqa: E402 (recipes/realspeech/realspeech_sources.py)
+
+from asr import AudioError, ManifestError  # noqa: E402
+from asr.audio import load_audio  # noqa: E402
+from asr.manifest import read_manifest  # noqa: E402
+
+from conftest import assert_fails_naming, run_recipe  # noqa: E402
 
 NOT_CONFIRMED = realspeech.NOT_CONFIRMED
 

@@ -430,7 +430,7 @@ def test_kokoro_en_speaks_english_with_the_real_model(tmp_path):
 
 def plan_rows(jobs, count):
     return [[job.path.name, job.sentence.text, job.voice.id, job.rate, job.pitch,
-             list(job.piper_noise) if job.piper_noise else None] for job in itertools.islice(jobs, count)]
+             [value for _, value in job.options] or None] for job in itertools.islice(jobs, count)]
 
 
 def digest(rows) -> str:

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -67,15 +67,8 @@ KOKORO_HELD_OUT_PREFIX = "mix-h"
 # kokoro-en: whole packs (US and UK, both genders) that only dev/test speak, alone or blended among themselves.
 KOKORO_EN_HELD_OUT_PACKS = frozenset({"af_nova", "af_sarah", "am_michael", "bf_isabella", "bm_fable"})
 
-# Share of utterances per engine, spread evenly over that engine's voices in a pool (espeak-ng alone has hundreds
-# of voices and would otherwise drown out the rest). The neural voices sound most like people, so they lead;
-# an engine that is not installed leaves its share to the others.
-ENGINE_SHARE = {"kokoro": 0.45, "kokoro-en": 0.45, "piper": 0.15, "espeak-ng": 0.2, "flite": 0.12, "festival": 0.08}
 RATE_RANGE = (0.8, 1.25)
-PITCH_RANGE = (0.85, 1.18)
-# For neural engines "pitch" scales pitch and formants together (see asr.corpora.neural_tts): Kokoro voices have their
-# own size already and only vary a little per utterance; Piper's one voice varies more.
-ENGINE_PITCH_RANGE = {"kokoro": (0.96, 1.04), "kokoro-en": (0.96, 1.04), "piper": neural_tts.PIPER_SIZE_RANGE}
+PITCH_RANGE = (0.85, 1.18)  # an engine's own range: Engine.pitch_range
 DEV_FRACTION = 0.05
 TEST_FRACTION = 0.05
 MIN_WORDS, MAX_WORDS = 3, 25
@@ -98,7 +91,7 @@ _ATTRIBUTION = re.compile(r"\s*--\s*\S")
 class Voice:
     """One synthesizer voice: an engine, its voice name, and for espeak-ng an optional variant."""
 
-    engine: str  # 'kokoro' | 'kokoro-en' | 'piper' | 'espeak-ng' | 'flite' | 'festival'
+    engine: str  # a name in ENGINES
     name: str  # Kokoro style or mix, kokoro-en pack or blend, Piper voice, espeak-ng language code, flite voice,
     # or festival voice directory
     variant: str = ""  # espeak-ng voice variant file (the part after '+')
@@ -110,45 +103,43 @@ class Voice:
         return f"{self.engine}:{self.name}" + (f"+{self.variant}" if self.variant else "")
 
 
-ENGINES = ("kokoro", "kokoro-en", "piper", "espeak-ng", "flite", "festival")
-# What a corpus is built from unless asked otherwise; kokoro-en needs its voice packs (kokoro_en_voices).
-DEFAULT_ENGINES = ("kokoro", "piper", "espeak-ng", "flite", "festival")
-_DEBIAN_COMMANDS = {"espeak-ng": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
-                    "festival": ("text2wave", "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")}
+def _none_held_out(voices: list[Voice]) -> set[Voice]:
+    return set()
 
 
-def all_voices(engines: Iterable[str] = DEFAULT_ENGINES,
-               kokoro_en_voices: str | os.PathLike[str] | None = None) -> list[Voice]:
-    """Every usable English voice of the chosen engines that are installed, sorted by id.
-
-    kokoro_en_voices is the .npz of recipes/synthetic/kokoro_voices.py, needed by the kokoro-en engine."""
-    listings = {"kokoro": _kokoro_voices, "kokoro-en": lambda: _kokoro_en_voices(kokoro_en_voices),
-                "piper": _piper_voices, "espeak-ng": _espeak_voices, "flite": _flite_voices,
-                "festival": _festival_voices}
-    return sorted(voice for engine in _checked(engines) for voice in listings[engine]())
+def _listed_held_out(voices: list[Voice]) -> set[Voice]:
+    return {voice for voice in voices if voice.id in HELD_OUT_VOICES}
 
 
-def engine_status(engines: Iterable[str] = DEFAULT_ENGINES,
-                  kokoro_en_voices: str | os.PathLike[str] | None = None) -> dict[str, str | None]:
-    """Each chosen engine -> None when installed, else why it is skipped (and how to install it)."""
-    status = {engine: neural_tts.available(engine) for engine in neural_tts.ENGINES}
-    if status["kokoro-en"] is None and (kokoro_en_voices is None or not Path(kokoro_en_voices).is_file()):
-        status["kokoro-en"] = (f"no voice packs at {kokoro_en_voices}" if kokoro_en_voices else "no voice packs given")
-        status["kokoro-en"] += "; make them with recipes/synthetic/kokoro_voices.py"
-    for engine, (command, packages) in _DEBIAN_COMMANDS.items():
-        status[engine] = None if shutil.which(command) else f"{command} not found; apt install {packages}"
-    return {engine: status[engine] for engine in _checked(engines)}
+@dataclass(frozen=True)
+class Engine:
+    """One TTS engine: everything the corpus needs of it. Adding an engine is one more entry in ENGINES."""
+
+    voices: Callable[[Any], list[Voice]]  # (kokoro-en's packs path) -> its usable English voices, [] if not installed
+    missing: Callable[[Any], str | None]  # (the same) -> None when usable, else why not and how to install it
+    speak: Callable[..., np.ndarray]  # (text, voice, rate, pitch, sample_rate, **options) -> mono audio in [-1, 1]
+    share: float  # its share of a pool's utterances, spread evenly over its voices (so espeak-ng's hundreds of
+    # voices do not drown the rest); an engine that is not installed leaves its share to the others
+    held_out: Callable[[list[Voice]], set[Voice]] = _none_held_out  # of its voices in a pool, those only dev/test speak
+    pitch_range: tuple[float, float] = PITCH_RANGE  # the per-utterance pitch draw
+    options: Callable[[random.Random], dict[str, float]] | None = None  # more per-utterance draws, passed to speak
+    default: bool = True  # in a corpus unless asked otherwise
 
 
-def _checked(engines: Iterable[str]) -> list[str]:
-    engines = list(engines)
-    unknown = sorted(set(engines) - set(ENGINES))
-    if unknown:
-        raise ValueError(f"unknown TTS engines {', '.join(unknown)}; known: {', '.join(ENGINES)}")
-    return engines
+def _neural(voice: Voice, text: str, speak: Callable[[], np.ndarray]) -> np.ndarray:
+    """Run a neural engine's speak(); its failures (missing package, phonemizer errors) become RuntimeError."""
+    reason = neural_tts.available(voice.engine)
+    if reason:
+        raise RuntimeError(f"{voice.id}: {reason}")
+    try:
+        return speak()
+    except (ValueError, RuntimeError, OSError) as err:
+        raise RuntimeError(f"{voice.id}: failed on {text!r}: {err}") from err
 
 
-def _kokoro_voices() -> list[Voice]:
+# --- Kokoro (style mixes), Kokoro's English packs and Piper: asr.corpora.neural_tts, the `tts` extra ---
+
+def _kokoro_voices(packs_npz: Any = None) -> list[Voice]:
     if neural_tts.available(neural_tts.KOKORO):
         return []
     names = [*neural_tts.KOKORO_ANCHORS, *(f"mix-t{i:04d}" for i in range(KOKORO_TRAIN_MIXES)),
@@ -156,9 +147,21 @@ def _kokoro_voices() -> list[Voice]:
     return [Voice("kokoro", name, "", neural_tts.kokoro_voice_traits(name)[1]) for name in names]
 
 
-def _kokoro_en_voices(packs_npz: str | os.PathLike[str] | None) -> list[Voice]:
+def _kokoro_speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
+    return _neural(voice, text, lambda: neural_tts.kokoro_speak(text, voice.name, rate, pitch, sample_rate))
+
+
+def _kokoro_en_missing(packs_npz: Any) -> str | None:
+    reason = neural_tts.available(neural_tts.KOKORO_EN)
+    if reason is None and (packs_npz is None or not Path(packs_npz).is_file()):
+        reason = (f"no voice packs at {packs_npz}" if packs_npz else "no voice packs given")
+        reason += "; make them with recipes/synthetic/kokoro_voices.py"
+    return reason
+
+
+def _kokoro_en_voices(packs_npz: Any) -> list[Voice]:
     """The packs and one blend per pair of packs, training and held-out packs never blended together."""
-    if engine_status(["kokoro-en"], packs_npz)["kokoro-en"]:
+    if _kokoro_en_missing(packs_npz):
         return []
     packs_npz = str(Path(packs_npz).resolve())
     neural_tts.kokoro_en_packs(packs_npz)  # a damaged file stops the build here, not in every worker
@@ -168,8 +171,62 @@ def _kokoro_en_voices(packs_npz: str | os.PathLike[str] | None) -> list[Voice]:
     return [Voice("kokoro-en", name, "", neural_tts.kokoro_en_traits(name)[1], packs_npz) for name in names]
 
 
-def _piper_voices() -> list[Voice]:
+def _kokoro_en_speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
+    return _neural(voice, text, lambda: neural_tts.kokoro_en_speak(text, voice.name, voice.voice_file, rate, pitch,
+                                                                    sample_rate))
+
+
+def _kokoro_en_held_out(voices: list[Voice]) -> set[Voice]:
+    return {voice for voice in voices
+            if any(pack in KOKORO_EN_HELD_OUT_PACKS for pack, _ in neural_tts.kokoro_en_blend(voice.name))}
+
+
+def _piper_voices(packs_npz: Any = None) -> list[Voice]:
     return [] if neural_tts.available(neural_tts.PIPER) else [Voice("piper", neural_tts.PIPER_VOICE, "", "M")]
+
+
+def _piper_speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int, noise_scale: float = 0.667,
+                 noise_w: float = 0.8) -> np.ndarray:
+    return _neural(voice, text, lambda: neural_tts.piper_speak(text, rate, pitch, noise_scale, noise_w, sample_rate))
+
+
+def _piper_options(rng: random.Random) -> dict[str, float]:
+    """Piper's prosody randomness, drawn per utterance."""
+    return {"noise_scale": round(rng.uniform(*neural_tts.PIPER_NOISE_SCALE_RANGE), 3),
+            "noise_w": round(rng.uniform(*neural_tts.PIPER_NOISE_W_RANGE), 3)}
+
+
+# --- The Debian engines: command lines, the text through a file and never a shell ---
+
+def _command_missing(command: str, packages: str) -> Callable[[Any], str | None]:
+    return lambda packs_npz=None: None if shutil.which(command) else f"{command} not found; apt install {packages}"
+
+
+def _command_speaker(command_line: Callable[[Voice, Path, Path, float, float], list[str]]
+                     ) -> Callable[..., np.ndarray]:
+    """A speak function that runs command_line(voice, text_file, wav, rate, pitch) and reads the WAV it writes."""
+
+    def speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
+            text_file, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
+            text_file.write_text(text + "\n", encoding="utf-8")
+            command = command_line(voice, text_file, raw, rate, pitch)
+            try:
+                proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            except FileNotFoundError:
+                raise RuntimeError(f"{voice.id}: {command[0]} is not installed") from None
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"{voice.id}: {command[0]} timed out on {text!r}") from None
+            # festival reports errors (e.g. an unknown voice) on stderr but still exits 0, writing no file.
+            if proc.returncode != 0 or not raw.is_file():
+                detail = proc.stderr.strip()[-300:] or f"exit status {proc.returncode}"
+                raise RuntimeError(f"{voice.id}: {command[0]} failed on {text!r}: {detail}")
+            try:
+                return load_audio(raw, target_rate=sample_rate)
+            except AudioError as err:
+                raise RuntimeError(f"{voice.id}: unreadable output for {text!r}: {err}") from err
+
+    return speak
 
 
 def _espeak_table(selector: str) -> list[tuple[str, str, str]]:
@@ -185,7 +242,7 @@ def _espeak_table(selector: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _espeak_voices() -> list[Voice]:
+def _espeak_voices(packs_npz: Any = None) -> list[Voice]:
     if shutil.which("espeak-ng") is None:
         return []
     # mb/ voices need MBROLA databases (not installed); !v/ rows are variants that also claim a language.
@@ -198,7 +255,29 @@ def _espeak_voices() -> list[Voice]:
     return voices
 
 
-def _flite_voices() -> list[Voice]:
+def _espeak_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
+    # Default speed is 175 words/minute; -p 50 is the voice's base pitch and ~80 steps make an octave.
+    name = f"{voice.name}+{voice.variant}" if voice.variant else voice.name
+    pitch_step = min(99, max(0, round(50 + 80 * math.log2(pitch))))
+    return ["espeak-ng", "-v", name, "-s", str(round(175 * rate)), "-p", str(pitch_step),
+            "-w", str(wav), "-f", str(text_file)]
+
+
+def _espeak_held_out(voices: list[Voice]) -> set[Voice]:
+    """Every voice of HELD_OUT_ACCENT, and in every accent the variants of a fixed, gender-stratified
+    HELD_OUT_VARIANT_FRACTION."""
+    variants_by_gender: dict[str, set[str]] = defaultdict(set)
+    for voice in voices:
+        if voice.variant:
+            variants_by_gender[voice.gender].add(voice.variant)
+    held_variants: set[str] = set()
+    for names in variants_by_gender.values():
+        ranked = sorted(names, key=lambda name: stable_unit(f"variant:{name}"))
+        held_variants.update(ranked[:round(len(ranked) * HELD_OUT_VARIANT_FRACTION)])
+    return {voice for voice in voices if voice.name == HELD_OUT_ACCENT or voice.variant in held_variants}
+
+
+def _flite_voices(packs_npz: Any = None) -> list[Voice]:
     if shutil.which("flite") is None:
         return []
     out = subprocess.run(["flite", "-lv"], capture_output=True, text=True, check=True).stdout
@@ -206,7 +285,12 @@ def _flite_voices() -> list[Voice]:
     return [Voice("flite", name) for name in names if name not in _FLITE_LIMITED_DOMAIN]
 
 
-def _festival_voices() -> list[Voice]:
+def _flite_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
+    return ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / rate:.4f}",
+            "--setf", f"f0_shift={pitch:.4f}", "-f", str(text_file), "-o", str(wav)]
+
+
+def _festival_voices(packs_npz: Any = None) -> list[Voice]:
     if shutil.which("text2wave") is None:
         return []
     return [
@@ -217,26 +301,83 @@ def _festival_voices() -> list[Voice]:
     ]
 
 
+def _festival_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
+    if voice.name.endswith("_hts"):
+        # HTS voices ignore Duration_Stretch and the intonation targets; the engine's -r flag sets speed.
+        settings = [f'(set! hts_engine_params (cons (list "-r" {rate:.4f}) hts_engine_params))']
+    else:
+        settings = [
+            f"(Parameter.set 'Duration_Stretch (/ (Parameter.get 'Duration_Stretch) {rate:.4f}))",
+            "(set! int_lr_params (append (list"
+            f" (list 'target_f0_mean (* {pitch:.4f} (cadr (assoc 'target_f0_mean int_lr_params))))"
+            f" (list 'target_f0_std (* {pitch:.4f} (cadr (assoc 'target_f0_std int_lr_params)))))"
+            " int_lr_params))",
+        ]
+    evals = [arg for expr in [f"(voice_{voice.name})", *settings] for arg in ("-eval", expr)]
+    return ["text2wave", *evals, "-o", str(wav), str(text_file)]
+
+
+# For neural engines "pitch" scales pitch and formants together (see asr.corpora.neural_tts): Kokoro voices have
+# their own size already and only vary a little per utterance; Piper's one voice varies more. The neural voices
+# sound most like people, so they have the largest shares.
+ENGINES: dict[str, Engine] = {
+    "kokoro": Engine(_kokoro_voices, lambda packs_npz=None: neural_tts.available(neural_tts.KOKORO), _kokoro_speak,
+                     share=0.45, held_out=lambda voices: {v for v in voices
+                                                          if v.name.startswith(KOKORO_HELD_OUT_PREFIX)},
+                     pitch_range=(0.96, 1.04)),
+    # Needs its voice packs (recipes/synthetic/kokoro_voices.py), so only on request.
+    "kokoro-en": Engine(_kokoro_en_voices, _kokoro_en_missing, _kokoro_en_speak, share=0.45,
+                        held_out=_kokoro_en_held_out, pitch_range=(0.96, 1.04), default=False),
+    # Its one voice is only trained on: it is the corpus's one natural male speaker.
+    "piper": Engine(_piper_voices, lambda packs_npz=None: neural_tts.available(neural_tts.PIPER), _piper_speak,
+                    share=0.15, pitch_range=neural_tts.PIPER_SIZE_RANGE, options=_piper_options),
+    "espeak-ng": Engine(_espeak_voices, _command_missing("espeak-ng", "espeak-ng"), _command_speaker(_espeak_command),
+                        share=0.2, held_out=_espeak_held_out),
+    "flite": Engine(_flite_voices, _command_missing("flite", "flite"), _command_speaker(_flite_command), share=0.12,
+                    held_out=_listed_held_out),
+    "festival": Engine(_festival_voices,
+                       _command_missing("text2wave", "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"),
+                       _command_speaker(_festival_command), share=0.08, held_out=_listed_held_out),
+}
+DEFAULT_ENGINES = tuple(name for name, engine in ENGINES.items() if engine.default)
+
+
+def all_voices(engines: Iterable[str] = DEFAULT_ENGINES,
+               kokoro_en_voices: str | os.PathLike[str] | None = None) -> list[Voice]:
+    """Every usable English voice of the chosen engines that are installed, sorted by id.
+
+    kokoro_en_voices is the .npz of recipes/synthetic/kokoro_voices.py, needed by the kokoro-en engine."""
+    return sorted(voice for engine in _checked(engines) for voice in ENGINES[engine].voices(kokoro_en_voices))
+
+
+def engine_status(engines: Iterable[str] = DEFAULT_ENGINES,
+                  kokoro_en_voices: str | os.PathLike[str] | None = None) -> dict[str, str | None]:
+    """Each chosen engine -> None when installed, else why it is skipped (and how to install it)."""
+    return {engine: ENGINES[engine].missing(kokoro_en_voices) for engine in _checked(engines)}
+
+
+def _checked(engines: Iterable[str]) -> list[str]:
+    engines = list(engines)
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        raise ValueError(f"unknown TTS engines {', '.join(unknown)}; known: {', '.join(ENGINES)}")
+    return engines
+
+
 def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: float = 1.0, pitch: float = 1.0,
-               sample_rate: int = SAMPLE_RATE, noise_scale: float = 0.667, noise_w: float = 0.8) -> float:
+               sample_rate: int = SAMPLE_RATE, **options: float) -> float:
     """Speak text with voice into a mono 16-bit PCM WAV at sample_rate; returns its duration in seconds.
 
     rate > 1 speaks faster, pitch > 1 higher (for Kokoro and Piper: pitch and formants, see asr.corpora.neural_tts).
-    flite's rms and festival's HTS voice ignore pitch; noise_scale and noise_w are Piper's prosody randomness.
-    The file appears whole or not at all. Raises RuntimeError when the engine fails or produces silence.
+    flite's rms and festival's HTS voice ignore pitch; options are the engine's own (Piper's prosody randomness,
+    noise_scale and noise_w). The file appears whole or not at all. Raises RuntimeError when the engine fails or
+    produces silence, ValueError for an engine ENGINES does not name.
     """
     if not text.strip():
         raise RuntimeError(f"{voice.id}: nothing to say")
-    if voice.engine == "kokoro":
-        audio = _neural(lambda: neural_tts.kokoro_speak(text, voice.name, rate, pitch, sample_rate), voice, text)
-    elif voice.engine == "kokoro-en":
-        audio = _neural(lambda: neural_tts.kokoro_en_speak(text, voice.name, voice.voice_file, rate, pitch,
-                                                           sample_rate), voice, text)
-    elif voice.engine == "piper":
-        audio = _neural(lambda: neural_tts.piper_speak(text, rate, pitch, noise_scale, noise_w, sample_rate),
-                        voice, text)
-    else:
-        audio = _debian_speak(text, voice, rate, pitch, sample_rate)
+    if voice.engine not in ENGINES:
+        raise ValueError(f"unknown TTS engine {voice.engine!r}")
+    audio = ENGINES[voice.engine].speak(text, voice, rate, pitch, sample_rate, **options)
     if audio.size < sample_rate // 10 or np.abs(audio).max() < 1e-3:
         raise RuntimeError(f"{voice.id}: produced no audible speech for {text!r}")
     peak = float(np.abs(audio).max())
@@ -244,66 +385,6 @@ def synthesize(text: str, voice: Voice, path: str | os.PathLike[str], rate: floa
         audio = audio / peak
     save_wav(path, audio, sample_rate)
     return audio.size / sample_rate
-
-
-def _neural(speak: Any, voice: Voice, text: str) -> np.ndarray:
-    """Run a neural engine's speak(); its failures (missing package, phonemizer errors) become RuntimeError."""
-    reason = neural_tts.available(voice.engine)
-    if reason:
-        raise RuntimeError(f"{voice.id}: {reason}")
-    try:
-        return speak()
-    except (ValueError, RuntimeError, OSError) as err:
-        raise RuntimeError(f"{voice.id}: failed on {text!r}: {err}") from err
-
-
-def _debian_speak(text: str, voice: Voice, rate: float, pitch: float, sample_rate: int) -> np.ndarray:
-    """Speak text with a Debian engine's command line; the text goes through a file, never a shell."""
-    with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
-        text_file, raw = Path(tmp) / "text.txt", Path(tmp) / "raw.wav"
-        text_file.write_text(text + "\n", encoding="utf-8")
-        command = _tts_command(voice, text_file, raw, rate, pitch)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        except FileNotFoundError:
-            raise RuntimeError(f"{voice.id}: {command[0]} is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{voice.id}: {command[0]} timed out on {text!r}") from None
-        # festival reports errors (e.g. an unknown voice) on stderr but still exits 0, writing no file.
-        if proc.returncode != 0 or not raw.is_file():
-            detail = proc.stderr.strip()[-300:] or f"exit status {proc.returncode}"
-            raise RuntimeError(f"{voice.id}: {command[0]} failed on {text!r}: {detail}")
-        try:
-            return load_audio(raw, target_rate=sample_rate)
-        except AudioError as err:
-            raise RuntimeError(f"{voice.id}: unreadable output for {text!r}: {err}") from err
-
-
-def _tts_command(voice: Voice, text_file: Path, wav: Path, rate: float, pitch: float) -> list[str]:
-    if voice.engine == "espeak-ng":
-        # Default speed is 175 words/minute; -p 50 is the voice's base pitch and ~80 steps make an octave.
-        name = f"{voice.name}+{voice.variant}" if voice.variant else voice.name
-        pitch_step = min(99, max(0, round(50 + 80 * math.log2(pitch))))
-        return ["espeak-ng", "-v", name, "-s", str(round(175 * rate)), "-p", str(pitch_step),
-                "-w", str(wav), "-f", str(text_file)]
-    if voice.engine == "flite":
-        return ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / rate:.4f}",
-                "--setf", f"f0_shift={pitch:.4f}", "-f", str(text_file), "-o", str(wav)]
-    if voice.engine == "festival":
-        if voice.name.endswith("_hts"):
-            # HTS voices ignore Duration_Stretch and the intonation targets; the engine's -r flag sets speed.
-            settings = [f'(set! hts_engine_params (cons (list "-r" {rate:.4f}) hts_engine_params))']
-        else:
-            settings = [
-                f"(Parameter.set 'Duration_Stretch (/ (Parameter.get 'Duration_Stretch) {rate:.4f}))",
-                "(set! int_lr_params (append (list"
-                f" (list 'target_f0_mean (* {pitch:.4f} (cadr (assoc 'target_f0_mean int_lr_params))))"
-                f" (list 'target_f0_std (* {pitch:.4f} (cadr (assoc 'target_f0_std int_lr_params)))))"
-                " int_lr_params))",
-            ]
-        evals = [arg for expr in [f"(voice_{voice.name})", *settings] for arg in ("-eval", expr)]
-        return ["text2wave", *evals, "-o", str(wav), str(text_file)]
-    raise ValueError(f"unknown TTS engine {voice.engine!r}")
 
 
 class Sentence(NamedTuple):
@@ -403,28 +484,14 @@ def split_of(text: str) -> str:
 def split_voices(voices: list[Voice]) -> tuple[list[Voice], list[Voice]]:
     """(train, held-out) voices. Independent of any seed, so every corpus is tested on the same unseen voices.
 
-    Held out: HELD_OUT_VOICES, every espeak-ng voice of HELD_OUT_ACCENT, in every accent the espeak-ng
-    variants of a fixed, gender-stratified HELD_OUT_VARIANT_FRACTION, Kokoro's held-out mixes, and every kokoro-en
-    voice made of a pack of KOKORO_EN_HELD_OUT_PACKS. Piper's one voice is only trained on: it is the corpus's one
-    natural male speaker.
+    Held out: what each engine's Engine.held_out picks among its voices (HELD_OUT_VOICES, every espeak-ng voice of
+    HELD_OUT_ACCENT and a stratified share of its variants, Kokoro's held-out mixes, every kokoro-en voice made of
+    a pack of KOKORO_EN_HELD_OUT_PACKS); Piper's one voice is only trained on.
     """
-    variants_by_gender: dict[str, set[str]] = defaultdict(set)
-    for voice in voices:
-        if voice.engine == "espeak-ng" and voice.variant:
-            variants_by_gender[voice.gender].add(voice.variant)
-    held_variants: set[str] = set()
-    for names in variants_by_gender.values():
-        ranked = sorted(names, key=lambda name: stable_unit(f"variant:{name}"))
-        held_variants.update(ranked[:round(len(ranked) * HELD_OUT_VARIANT_FRACTION)])
-
-    def held_out(voice: Voice) -> bool:
-        return voice.id in HELD_OUT_VOICES or (voice.engine == "espeak-ng" and (
-            voice.name == HELD_OUT_ACCENT or voice.variant in held_variants)) or (
-            voice.engine == "kokoro" and voice.name.startswith(KOKORO_HELD_OUT_PREFIX)) or (
-            voice.engine == "kokoro-en" and any(
-                pack in KOKORO_EN_HELD_OUT_PACKS for pack, _ in neural_tts.kokoro_en_blend(voice.name)))
-
-    return [v for v in voices if not held_out(v)], [v for v in voices if held_out(v)]
+    held: set[Voice] = set()
+    for name, engine in ENGINES.items():
+        held |= engine.held_out([voice for voice in voices if voice.engine == name])
+    return [v for v in voices if v not in held], [v for v in voices if v in held]
 
 
 @dataclass(frozen=True)
@@ -434,14 +501,13 @@ class _Job:
     voice: Voice
     rate: float
     pitch: float
-    piper_noise: tuple[float, float] | None = None  # (noise_scale, noise_w), Piper only
+    options: tuple[tuple[str, float], ...] = ()  # the engine's own draws (Engine.options), as (name, value)
 
     def entry(self, duration: float) -> dict[str, Any]:
         entry = {"audio_filepath": str(self.path), "duration": duration, "text": self.sentence.text,
                  "speaker": self.voice.id, "engine": self.voice.engine, "raw_text": self.sentence.raw,
                  "source": self.sentence.source, "rate": self.rate, "pitch": self.pitch}
-        if self.piper_noise:
-            entry["noise_scale"], entry["noise_w"] = self.piper_noise
+        entry.update(self.options)
         return entry
 
 
@@ -456,16 +522,14 @@ def _jobs(split: str, sentences: list[Sentence], pool: list[Voice], seed: int, w
     order = list(sentences)
     rng.shuffle(order)
     per_engine = Counter(voice.engine for voice in pool)
-    weights = [ENGINE_SHARE.get(voice.engine, 0.0) / per_engine[voice.engine] for voice in pool]
+    weights = [ENGINES[voice.engine].share / per_engine[voice.engine] for voice in pool]
     for index in itertools.count():
         voice = rng.choices(pool, weights)[0]
+        engine = ENGINES[voice.engine]
         rate = _log_uniform(rng, RATE_RANGE)
-        pitch = _log_uniform(rng, ENGINE_PITCH_RANGE.get(voice.engine, PITCH_RANGE))
-        noise = None
-        if voice.engine == "piper":
-            noise = (round(rng.uniform(*neural_tts.PIPER_NOISE_SCALE_RANGE), 3),
-                     round(rng.uniform(*neural_tts.PIPER_NOISE_W_RANGE), 3))
-        yield _Job(wav_dir / f"{split}_{index:06d}.wav", order[index % len(order)], voice, rate, pitch, noise)
+        pitch = _log_uniform(rng, engine.pitch_range)
+        options = tuple(engine.options(rng).items()) if engine.options else ()
+        yield _Job(wav_dir / f"{split}_{index:06d}.wav", order[index % len(order)], voice, rate, pitch, options)
 
 
 def _run_job(job: _Job) -> tuple[float, float] | str:
@@ -473,9 +537,8 @@ def _run_job(job: _Job) -> tuple[float, float] | str:
 
     CPU time counts this process and the engine subprocesses it waited for."""
     start = _cpu_seconds()
-    piper = dict(zip(("noise_scale", "noise_w"), job.piper_noise)) if job.piper_noise else {}
     try:
-        duration = synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch, **piper)
+        duration = synthesize(job.sentence.raw, job.voice, job.path, job.rate, job.pitch, **dict(job.options))
     except RuntimeError as err:
         return str(err)
     return duration, _cpu_seconds() - start

@@ -6,12 +6,15 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
+METHODS = ("greedy", "beam")  # the decoders build_decoder makes; `--decoder` offers them
+
+
 
 @dataclass
 class DecodeConfig:
     """How per-frame log-probabilities become text."""
 
-    method: str = "greedy"  # "greedy" or "beam"
+    method: str = "greedy"  # one of METHODS
     beam_size: int = 50  # hypotheses kept per frame
     beam_size_token: int | None = None  # tokens tried per hypothesis and frame (None: all)
     beam_threshold: float = 25.0  # drop hypotheses this far (log-prob) below the best one
@@ -30,8 +33,8 @@ class DecodeConfig:
     hotword_weight: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.method not in ("greedy", "beam"):
-            raise ConfigError(f"decoding method must be 'greedy' or 'beam', got {self.method!r}")
+        if self.method not in METHODS:
+            raise ConfigError(f"decoding method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.beam_size < 1:
             raise ConfigError(f"beam_size must be at least 1, got {self.beam_size}")
         for name in ("lm", "lexicon"):

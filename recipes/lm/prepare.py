@@ -1,4 +1,4 @@
-"""Write the text and vocabulary of a word language model from extracted Debian packages (see asr.corpora.lm_text):
+"""Write the text and vocabulary of a word language model from extracted Debian packages (see lm_text.py beside it):
 OUT/lm_text.txt (normalized, deduplicated sentences, one per line, no dev/test sentence) and OUT/vocab.txt (one word
 per line, most frequent first), with a table of what each source gave and, with --held-out, the out-of-vocabulary
 rate on held-out modern prose.
@@ -15,9 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from asr.corpora import lm_text
-from asr.decoding.lm import arpa_words, read_word_list
-from asr.errors import ManifestError, exit_status
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "realspeech")]  # this recipe's readers, and the real-speech dev set's
+
+import lm_text  # noqa: E402
+
+from asr.decoding.lm import arpa_words, read_word_list  # noqa: E402
+from asr.errors import ManifestError, exit_status  # noqa: E402
 
 
 def source_table(stats: list[lm_text.SourceStats]) -> list[str]:

@@ -1,5 +1,6 @@
-"""Write the real-speech dev set (see asr.corpora.realspeech) from extracted Debian packages: OUT/dev.jsonl, converted
-audio under OUT/audio/, and a summary per package. A dev set only: never train on it.
+"""Write the real-speech dev set (the readers: realspeech_sources.py beside this script) from extracted Debian
+packages: OUT/dev.jsonl, converted audio under OUT/audio/, and a summary per package. A dev set only: never train
+on it.
 
     python recipes/realspeech/prepare.py --debs data/realspeech-debs --out data/realspeech
     python recipes/realspeech/prepare.py --root codec2-examples=/tmp/codec2 --root klettres-data=/tmp/kl --out x
@@ -13,9 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asr.corpora.layouts import Listing, save
-from asr.corpora.realspeech import SOURCES
-from asr.errors import ManifestError, exit_status
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from realspeech_sources import SOURCES  # noqa: E402 (the recipe's readers, beside this script)
+
+from asr.corpora.layouts import Listing, save  # noqa: E402
+from asr.errors import ManifestError, exit_status  # noqa: E402
 
 
 def package_roots(debs: str | None, roots: list[str], packages: list[str] | None) -> dict[str, Path]:

@@ -1,7 +1,8 @@
 """The demo's "Adapt to my voice" tab through gradio_client, as separate browser sessions would use it: each keeps
 its own recordings, adaptations run one at a time (the second is told its place in the queue), each session
 dictates and uploads with its own adapted model, the server keeps at most ASR_DEMO_MAX_ADAPTED of them (here 1:
-the least recently used is dropped and its session told), and a session's files go when the session ends."""
+the least recently used is dropped and its session told), and a session's files go when the session ends.
+The same parts in-process: test_demo_adaptation.py; in a browser: test_demo_browser.py."""
 from __future__ import annotations
 
 import time
@@ -16,11 +17,11 @@ from asr.checkpoint import load_trained
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
 
-from asr_demo import load as demo_load
+import demo_visitors  # benchmarks/demo_visitors.py (pyproject.toml: pytest's pythonpath)
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is the fast tier
 
-MINE, GREEDY = "my adapted model", demo_load.GREEDY
+MINE, GREEDY = "my adapted model", demo_visitors.GREEDY
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,8 @@ def voices_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, voices_dir) -> str:
     folder = tmp_path_factory.mktemp("demo-adapt")
-    with demo_load.serve_demo(folder / "demo.log", env={"ASR_DEMO_VOICES_DIR": str(voices_dir),
-                                                        "ASR_DEMO_MAX_ADAPTED": "1"}) as (url, _):
+    with demo_visitors.serve_demo(folder / "demo.log", env={"ASR_DEMO_VOICES_DIR": str(voices_dir),
+                                                            "ASR_DEMO_MAX_ADAPTED": "1"}) as (url, _):
         yield url
 
 
@@ -77,8 +78,7 @@ def test_sessions_adapt_in_turn_and_each_dictates_with_its_own_model(demo, promp
         assert "<b>Adapted</b> (trained " in status[-1] and "→" in status[-1], status[-1]
         _, choice, download = job.outputs()[-1]  # component updates: the model switch and the download button
         assert choice["value"] == MINE and choice["visible"] and download["visible"]
-        checkpoint, _ = load_trained(download["value"])  # the downloaded zip is a release
-        assert checkpoint["metadata"]["steps"] <= 5
+        assert load_trained(download["value"]).metadata["steps"] <= 5  # the downloaded zip is a release
 
     # With room for one adapted model, the session that finished first lost its model to the other one.
     later, earlier = (first, second) if waited[0] else (second, first)

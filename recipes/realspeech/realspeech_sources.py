@@ -1,4 +1,5 @@
-"""Real human speech found in Debian packages -> manifest entries of a dev set (never a training set).
+"""Real human speech found in Debian packages -> manifest entries of a dev set (never a training set): the
+realspeech recipe's readers (recipes/realspeech/prepare.py; recipes/lm keeps these transcripts out of its LM text).
 
 Each function takes the root of an extracted package tree (`dpkg-deb -x PKG.deb ROOT`) and an output folder, and
 returns a Listing (asr.corpora.layouts) of the package's English spoken recordings whose transcript is established, each
@@ -24,9 +25,9 @@ from typing import Callable
 import numpy as np
 import soundfile
 
-from ..audio import SAMPLE_RATE, load_audio, save_wav
-from ..errors import AudioError, ManifestError
-from .layouts import Listing, PathLike, Utterance, locate_corpus, make_listing
+from asr.audio import SAMPLE_RATE, load_audio, save_wav
+from asr.corpora.layouts import Listing, PathLike, Utterance, locate_corpus, make_listing
+from asr.errors import AudioError, ManifestError
 
 # IEEE Recommended Practice for Speech Quality Measurements (1969), appendix: the 1965 revised lists of
 # phonetically balanced sentences ("Harvard sentences"), keyed by (list, sentence); only those codec2 speaks.

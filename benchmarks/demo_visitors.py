@@ -1,5 +1,7 @@
 """Simulated visitors for load-testing the demo (`benchmarks/demo_load.py` prints its figures, tests/test_demo_load.py
 asserts its behaviour): N visitors upload recordings and dictate at the same time for T seconds, on loopback.
+`serve_demo` starts the demo for them, and for the other tests that need it served. It lives with the benchmarks,
+not in the demo package: a load tester is no part of what the demo ships.
 
 Each visitor is one gradio_client Client (its own session) that speaks its own sentence (espeak-ng, en-us) and
 alternates two things until the time is up:
@@ -9,14 +11,16 @@ alternates two things until the time is up:
   dictation what the Microphone tab does: `/dictation_start`, then the sentence as 48 kHz 16-bit WAV chunks of the
             app's `stream_every` (0.5 s), recorded in real time, then the stream's close and `/dictation_stop`.
 
-gradio_client 2.7 cannot drive a streaming event: `submit(api_name="/dictation_stream")` dies on the server's first
-`process_streaming` message (KeyError). So the chunks go the way Gradio 6's browser client sends them, with httpx
-(the HTTP library gradio_client itself uses) on the Client's own session hash, so that the session's gr.State is
-the one `/dictation_start` and `/dictation_stop` see: each chunk is uploaded (POST /upload); the first one joins
-the queue (POST /queue/join with the event's fn_index), later ones go to POST /stream/{event_id}, and replies
-arrive on the session's event stream (GET /queue/data). Like the browser, a visitor whose last chunk is still
-unanswered holds the chunks it records meanwhile and sends them together, in one WAV, once the reply arrives.
-Unlike the browser (which drops chunks recorded while its event still waits in the queue), it never drops audio.
+Why this module speaks Gradio's streaming protocol itself: gradio_client (2.7) cannot drive a streaming event.
+`submit(api_name="/dictation_stream")` dies on the server's first `process_streaming` message (its
+Status.msg_to_status has no entry for it: KeyError), and it has no call that sends a stream's later chunks. So the
+chunks go the way Gradio 6's browser client sends them, with httpx (the HTTP library gradio_client itself uses) on
+the Client's own session hash, so that the session's gr.State is the one `/dictation_start` and `/dictation_stop`
+see: each chunk is uploaded (POST /upload); the first one joins the queue (POST /queue/join with the event's
+fn_index), later ones go to POST /stream/{event_id}, and replies arrive on the session's event stream (GET
+/queue/data). Like the browser, a visitor whose last chunk is still unanswered holds the chunks it records
+meanwhile and sends them together, in one WAV, once the reply arrives. Unlike the browser (which drops chunks
+recorded while its event still waits in the queue), it never drops audio.
 
 With `adapt_prompts`, one more visitor uses the "Adapt to my voice" tab meanwhile: it keeps recordings of the first
 prompts (`/adapt_keep`, the prompts read by espeak-ng) and adapts (`/adapt`); the others stop when it is done, so
@@ -54,6 +58,8 @@ from asr.adapt import AdaptConfig, prompts
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.corpora.synthetic import Voice, synthesize
 from asr.evaluate import score
+
+import common
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout, where `asr demo` runs
 # One per visitor; no two share a word of four letters or more.
@@ -376,16 +382,15 @@ def run_load(url: str, clients: int, seconds: float, folder: Path, dictate_only:
 
 
 def table(results: Results) -> str:
-    lines = ["| request | count | per s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors |", "|---" * 9 + "|"]
+    """Count, rate, latency percentiles and errors of each kind of request, as a Markdown table."""
+    rows = []
     for kind in KINDS:
         times = np.array(results.latencies.get(kind, [])) * 1000
         if not len(times) and not results.errors.get(kind):
             continue
-        if len(times):
-            p50, p90, p95, p99 = np.percentile(times, [50, 90, 95, 99])
-            figures = f"{p50:.0f} | {p90:.0f} | {p95:.0f} | {p99:.0f} | {times.max():.0f}"
-        else:
-            figures = "– | – | – | – | –"
-        lines.append(f"| {kind} | {len(times)} | {len(times) / results.wall_s:.2f} | {figures} | "
-                     f"{len(results.errors.get(kind, []))} |")
-    return "\n".join(lines)
+        figures = [f"{value:.0f}" for value in [*np.percentile(times, [50, 90, 95, 99]), times.max()]] \
+            if len(times) else ["–"] * 5
+        rows.append([kind, str(len(times)), f"{len(times) / results.wall_s:.2f}", *figures,
+                     str(len(results.errors.get(kind, [])))])
+    return common.table(["request", "count", "per s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors"],
+                        rows)

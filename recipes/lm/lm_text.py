@@ -1,4 +1,5 @@
-"""Everyday-English text for word language models, read offline from Debian packages, and a vocabulary for it.
+"""Everyday-English text for word language models, read offline from Debian packages, and a vocabulary for it: the
+lm recipe's readers (recipes/lm/prepare.py puts this folder and recipes/realspeech on the import path).
 
 Each reader turns one kind of source into raw sentences (punctuation kept); `clean_sentence` turns a raw sentence
 into a normalized one (asr.text.normalize) or rejects it as not prose; `collect` deduplicates the sources' sentences
@@ -33,12 +34,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from ..atomic import atomic_open
-from ..errors import ManifestError
-from ..manifest import read_manifest
-from ..text import Vocabulary, normalize
-from . import realspeech, synthetic
-from .layouts import unspellable
+from asr.atomic import atomic_open
+from asr.corpora import synthetic
+from asr.corpora.layouts import unspellable
+from asr.errors import ManifestError
+from asr.manifest import read_manifest
+from asr.text import Vocabulary, normalize
+
+import realspeech_sources as realspeech  # recipes/realspeech: its transcripts are kept out of the LM text
 
 PathLike = str | os.PathLike[str]
 
@@ -583,8 +586,9 @@ def synthetic_held_out(sentences: Iterable[tuple[str, str]]) -> frozenset[str]:
 
 def realspeech_phrases(warzone_root: PathLike | None = None, manifests: Iterable[PathLike] = ()) -> frozenset[str]:
     """Normalized transcripts of several words of the real-speech dev set: the Harvard sentences of
-    asr.corpora.realspeech (each alone and as codec2's recordings join them), the warzone2100 tutorial lines it keeps
-    (read from the extracted warzone2100-data tree, when given) and the multi-word `text` of any manifest given."""
+    recipes/realspeech/realspeech_sources.py (each alone and as codec2's recordings join them), the warzone2100
+    tutorial lines it keeps (read from the extracted warzone2100-data tree, when given) and the multi-word `text` of
+    any manifest given."""
     texts = [realspeech.HARVARD[key] for key in realspeech.HARVARD]
     texts += [" ".join(realspeech.HARVARD[key] for key in keys) for _, keys in realspeech.CODEC2_WHOLE.values()]
     if warzone_root is not None:
