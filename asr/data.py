@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, Sampler
 from .audio import SAMPLE_RATE, load_audio
 from .augment import WaveformAugment
 from .batching import length_buckets, pad
-from .errors import ManifestError
+from .errors import AudioError, ManifestError
 from .features import LogMel
 from .manifest import entry_audio
 from .text import Vocabulary, normalize
@@ -29,13 +29,33 @@ class Batch:
     # Log-mel features and their frame counts when the loader computes them (train.features_in_loader).
     features: torch.Tensor | None = None
     frames: torch.Tensor | None = None
+    # Utterances whose audio could not be used (unreadable or silent): in the batch as a moment of silence with
+    # no target, so that every process still takes its step, and left out of the loss. Why, for each of them.
+    usable: torch.Tensor | None = None  # (batch,) bool; None: all
+    unusable: list[str] = field(default_factory=list)
 
     def to(self, device: torch.device | str) -> "Batch":
         def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
             return None if tensor is None else tensor.to(device, non_blocking=True)
 
         return Batch(move(self.waveforms), move(self.lengths), move(self.targets), move(self.target_lengths),
-                     self.texts, self.indices, move(self.features), move(self.frames))
+                     self.texts, self.indices, move(self.features), move(self.frames), move(self.usable),
+                     self.unusable)
+
+
+class Item(NamedTuple):
+    """One dataset item: a 16 kHz waveform, its normalized text and token ids, its index, and why its audio was
+    not usable ("" when it was)."""
+
+    audio: np.ndarray
+    text: str
+    ids: list[int]
+    index: int
+    unusable: str = ""
+
+
+SILENT_PEAK = 1e-4  # -80 dBFS: a training file that never gets louder holds no speech (a damaged or empty take)
+STAND_IN = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)  # what an unusable utterance becomes in its batch
 
 
 class SpeechDataset(Dataset):
@@ -82,19 +102,33 @@ class SpeechDataset(Dataset):
     def epoch(self) -> int:
         return int(self._epoch)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, str, list[int], int]:
+    def __getitem__(self, index: int) -> Item:
+        """The utterance, augmented; one whose audio cannot be read, or is silent, comes back as STAND_IN with
+        no target and the reason, so that a few damaged files in a long run are skipped and counted, not fatal."""
         entry = index % len(self.entries)
-        audio = load_audio(entry_audio(self.entries[entry]), target_rate=self.sample_rate)
+        path = entry_audio(self.entries[entry])
+        try:
+            audio = load_audio(path, target_rate=self.sample_rate)
+        except AudioError as err:
+            return Item(STAND_IN, self.texts[entry], [], index, f"unreadable: {err}")
+        if not audio.size or float(np.abs(audio).max()) < SILENT_PEAK:
+            return Item(STAND_IN, self.texts[entry], [], index,
+                        f"{self.entries[entry]['audio_filepath']}: silent (peak below -80 dBFS)")
         if self.augment is not None:
             audio = self.augment(audio, np.random.default_rng([self.seed, self.epoch, index]))
-        return audio, self.texts[entry], self.vocab.encode(self.texts[entry]), index
+        return Item(audio, self.texts[entry], self.vocab.encode(self.texts[entry]), index)
 
 
-def collate(items: list[tuple[np.ndarray, str, list[int], int]], features: LogMel | None = None) -> Batch:
+def collate(items: Sequence[Item], features: LogMel | None = None) -> Batch:
     """Pad a list of dataset items into a Batch; with `features`, also compute the log-mel here (in a worker)."""
-    waveforms, lengths = pad([audio for audio, *_ in items])
-    targets, target_lengths = pad([ids for _, _, ids, _ in items], dtype=torch.long)
-    batch = Batch(waveforms, lengths, targets, target_lengths, [t for _, t, _, _ in items], [i for *_, i in items])
+    items = [Item(*item) for item in items]
+    waveforms, lengths = pad([item.audio for item in items])
+    targets, target_lengths = pad([item.ids for item in items], dtype=torch.long)
+    batch = Batch(waveforms, lengths, targets, target_lengths, [item.text for item in items],
+                  [item.index for item in items])
+    if any(item.unusable for item in items):
+        batch.usable = torch.tensor([not item.unusable for item in items])
+        batch.unusable = [item.unusable for item in items if item.unusable]
     if features is not None:
         batch.features, batch.frames = features(waveforms, lengths)
     return batch

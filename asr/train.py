@@ -30,13 +30,13 @@ from tqdm import tqdm
 from . import distributed
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
-from .checkpoint import (LAST, PRETRAINED_DIR, check_compatible, load_checkpoint, load_latest, load_trained,
-                         save_checkpoint)
+from .checkpoint import (LAST, PRETRAINED_DIR, ModelSpec, check_compatible, load_checkpoint, load_latest,
+                         load_trained, save_checkpoint)
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .decoding import GreedyDecoder, ids_to_text
 from .device_data import DeviceCorpus
-from .errors import CheckpointError, ConfigError
+from .errors import AudioError, CheckpointError, ConfigError, ManifestError
 from .evaluate import Report, score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import entry_audio, read_manifest
@@ -80,6 +80,9 @@ class TrainConfig:
     grad_clip: float = 5.0
     max_batch_seconds: float = 240.0  # padded audio seconds per batch
     max_duration_s: float = 30.0  # longer training utterances are skipped (and counted)
+    # Unreadable or silent training files are skipped and counted; the run stops, naming the last, once more than
+    # this share of the utterances drawn so far were (and at least MIN_UNUSABLE): a corpus that broken needs mending.
+    max_unusable_share: float = 0.01
     num_workers: int = 1
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else CPU
@@ -120,6 +123,8 @@ class TrainConfig:
         for name in ("lr", "grad_clip", "max_batch_seconds", "max_duration_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.max_unusable_share <= 1.0:
+            raise ConfigError(f"train.max_unusable_share must be in [0, 1], got {self.max_unusable_share}")
         if not 0.0 <= self.min_lr_ratio <= 1.0 or self.weight_decay < 0:
             raise ConfigError(f"train.min_lr_ratio must be in [0, 1] and weight_decay not negative, got "
                               f"{self.min_lr_ratio} and {self.weight_decay}")
@@ -152,6 +157,10 @@ class ExperimentConfig:
                 raise ConfigError(f"model.{name} is {getattr(self.model, name)}, but {source}: set "
                                   f"model.{name}={value}")
 
+    def spec(self) -> ModelSpec:
+        """The network this config trains, as checkpoints and releases describe it."""
+        return ModelSpec(self.model, self.features, tuple(self.vocab))
+
 
 @dataclass
 class TrainState:
@@ -164,6 +173,8 @@ class TrainState:
     skipped_long: int = 0  # training utterances over max_duration_s
     dropped_short: int = 0  # utterances whose target is longer than the model's output frames
     skipped_nonfinite: int = 0  # batches whose loss was NaN/Inf; their gradients are never applied
+    skipped_unusable: int = 0  # training utterances drawn whose audio was unreadable or silent
+    utterances_seen: int = 0  # training utterances drawn, over all processes
     epochs_without_improvement: int = 0
     world_size: int = 1  # processes that trained; resuming needs the same number
 
@@ -175,6 +186,9 @@ class StepResult:
     loss: float | None  # mean CTC loss per character over the step's utterances; None: step skipped
     grad_norm: float | None
     audio_seconds: float
+
+
+MIN_UNUSABLE = 10  # unusable utterances a run always survives, whatever their share (a first batch of bad luck)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float):
@@ -264,7 +278,10 @@ def global_stats_sample(train_set: SpeechDataset, sample_rate: int, max_utteranc
     """Un-augmented training waveforms, an evenly spread sample, for global normalization statistics."""
     step = max(1, len(train_set) // max_utterances)
     for entry in train_set.entries[::step][:max_utterances]:
-        yield torch.from_numpy(load_audio(entry_audio(entry), target_rate=sample_rate))
+        try:
+            yield torch.from_numpy(load_audio(entry_audio(entry), target_rate=sample_rate))
+        except AudioError:
+            continue  # training skips it too (SpeechDataset)
 
 
 def build_optimizer(model: torch.nn.Module, total_steps: int, lr: float, warmup_steps: int, min_lr_ratio: float,
@@ -291,6 +308,8 @@ def ctc_loss_sum(log_probs: torch.Tensor, out_lengths: torch.Tensor, batch: Batc
     losses = F.ctc_loss(log_probs.transpose(0, 1), batch.targets, out_lengths, batch.target_lengths,
                         blank=blank, reduction="none", zero_infinity=True)
     ok = batch.target_lengths <= out_lengths
+    if batch.usable is not None:
+        ok &= batch.usable  # an unusable utterance's stand-in is in the batch, never in the loss
     return (losses / batch.target_lengths.clamp(min=1))[ok].sum(), ok
 
 
@@ -416,16 +435,16 @@ class Trainer:
     def init_from(self, source: str) -> None:
         """Start from a trained model's network and feature weights (train.init_from), once its vocabulary, shape
         and features are checked to be this run's."""
-        trained, path = load_trained(PRETRAINED_DIR if source == "bundled" else source)
-        check_compatible(trained["config"], to_dict(self.config), f"train.init_from={source}")
-        self.load_weights(trained)
-        self.log(f"initialized from {path}")
+        trained = load_trained(PRETRAINED_DIR if source == "bundled" else source)
+        check_compatible(trained.spec, self.config.spec(), f"train.init_from={source}")
+        self.load_weights(trained.weights, trained.feature_state)
+        self.log(f"initialized from {trained.source}")
 
-    def load_weights(self, checkpoint: dict[str, Any]) -> None:
-        self.model.load_state_dict(checkpoint["model"])
-        self.features.load_state_dict(checkpoint["features"])
+    def load_weights(self, weights: dict[str, torch.Tensor], feature_state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(weights)
+        self.features.load_state_dict(feature_state)
         if self.loader_features is not None:
-            self.loader_features.load_state_dict(checkpoint["features"])
+            self.loader_features.load_state_dict(feature_state)
 
     # -- checkpoints ------------------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
@@ -457,7 +476,7 @@ class Trainer:
         """Restore model, optimizer, scheduler, step, epoch, position in the epoch and RNG states: from `path`, or
         else from the newest of last.pt and last.prev.pt that loads and verifies (checkpoint.load_latest)."""
         path, ckpt = (Path(path), load_checkpoint(path)) if path else load_latest(self.out_dir, self.log)
-        self.load_weights(ckpt)
+        self.load_weights(ckpt["model"], ckpt["features"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -479,13 +498,16 @@ class Trainer:
         # One collective per step: totals over all processes, so every process takes the same decisions, including
         # whether to stop after this step when any of them got a signal (they then save and return together).
         received = self.stop_requests.received
-        n_ok, n_dropped, n_nonfinite, loss_sum, audio_samples, n_sigterm, n_sigint = self.dist.all_reduce_sum(
-            [float(ok.sum()), float((~ok).sum()), float(not finite), float(local_sum.detach()) if finite else 0.0,
-             float(batch.lengths.sum()), float(received == signal.SIGTERM), float(received == signal.SIGINT)],
-            self.device)
+        usable = batch.usable if batch.usable is not None else torch.ones_like(ok)
+        (n_ok, n_dropped, n_unusable, n_items, n_nonfinite, loss_sum, audio_samples, n_sigterm,
+         n_sigint) = self.dist.all_reduce_sum(
+            [float(ok.sum()), float((~ok & usable).sum()), float((~usable).sum()), float(len(batch.indices)),
+             float(not finite), float(local_sum.detach()) if finite else 0.0, float(batch.lengths.sum()),
+             float(received == signal.SIGTERM), float(received == signal.SIGINT)], self.device)
         if n_sigterm or n_sigint:
             self.stopped_by = signal.SIGTERM if n_sigterm else signal.SIGINT
         self.state.dropped_short += int(n_dropped)
+        self.count_unusable(batch.unusable, int(n_unusable), int(n_items))
         audio_seconds = audio_samples / self.config.features.sample_rate
         self.optimizer.zero_grad(set_to_none=True)
         if n_ok == 0:
@@ -502,6 +524,20 @@ class Trainer:
             self.state.skipped_nonfinite += 1
             return StepResult(None, None, audio_seconds)
         return StepResult(loss_sum / n_ok, grad_norm, audio_seconds)
+
+    def count_unusable(self, reasons: list[str], unusable: int, items: int) -> None:
+        """Count a step's unusable utterances (`unusable` of `items` over all processes; this process's reasons);
+        raise ManifestError once more than train.max_unusable_share of those drawn so far were unusable."""
+        self.state.skipped_unusable += unusable
+        self.state.utterances_seen += items
+        for reason in reasons:
+            self.log(f"skipped a training utterance: {reason}")
+        skipped, seen = self.state.skipped_unusable, self.state.utterances_seen
+        if skipped >= MIN_UNUSABLE and skipped > self.config.train.max_unusable_share * seen:
+            last = f"; the last here: {reasons[-1]}" if reasons else ""
+            raise ManifestError(f"{skipped} of the {seen} training utterances drawn so far were unreadable or silent, "
+                                f"more than train.max_unusable_share ({self.config.train.max_unusable_share:g}): "
+                                f"mend or remove them from the manifest{last}")
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self) -> TrainState:
@@ -526,7 +562,8 @@ class Trainer:
                 tracker.close()
         ended = f"stopped by {signal.Signals(self.stopped_by).name}" if self.stopped_by else "done"
         self.log(f"{ended} at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
-                 f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches")
+                 f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches and "
+                 f"{self.state.skipped_unusable} unreadable or silent utterances")
         return self.state
 
 def start_run_folder(trainer: Trainer) -> None:

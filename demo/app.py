@@ -64,6 +64,23 @@ class Engine:
         base = self.transcriber.recommended_decoding or DecodeConfig(method="beam")
         return replace(base, hotwords=words)
 
+    def ready(self, method: str, hotwords: str) -> DecodeConfig:
+        """A request's decoding settings, their decoder built before the request takes the lock: a beam decoder's
+        first build (about a second for the bundled lexicon) then holds up only those who asked for it, never the
+        other visitors. Adapted models share these decoders (Transcriber.with_network)."""
+        decoding = self.decoding(method, hotwords)
+        self.transcriber.decoder(decoding)
+        return decoding
+
+    def warm_up(self) -> threading.Thread | None:
+        """Build the model's recommended beam decoder in the background, so the first visitor to choose beam
+        search finds it ready."""
+        if self.transcriber.recommended_decoding is None:
+            return None
+        thread = threading.Thread(target=self.ready, args=(BEAM, ""), name="beam-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def start(self, state: Dictation | None, choice: str, request: gr.Request) -> tuple[Dictation, str, str]:
         """A new dictation, with the session's chosen model, when the microphone starts."""
         transcriber, note = self.transcriber_for(choice, request.session_hash)
@@ -76,8 +93,9 @@ class Engine:
         if chunk is None:
             return state.text, state, "Listening…"
         try:
+            decoding = self.ready(how, hot)
             with self.lock:
-                text = state.push(*chunk, decoding=self.decoding(how, hot))
+                text = state.push(*chunk, decoding=decoding)
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
         return text, state, f"Listening: {state.duration_s:.1f} s heard"
@@ -87,8 +105,9 @@ class Engine:
         if state is None:
             return "", None, ""
         try:
+            decoding = self.ready(how, hot)
             with self.lock:
-                result = state.finish(self.decoding(how, hot))
+                result = state.finish(decoding)
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
         return result.text, None, f"Done: {result.duration:.1f} s transcribed"
@@ -107,8 +126,9 @@ class Engine:
                 raise gr.Error(f"{Path(path).name}: {len(audio) / SAMPLE_RATE / 60:.1f} minutes is too long for the "
                                f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
                                print_exception=False)
+            decoding = self.ready(how, hot)
             with self.lock:
-                result = transcriber.transcribe(audio, SAMPLE_RATE, decoding=self.decoding(how, hot))
+                result = transcriber.transcribe(audio, SAMPLE_RATE, decoding=decoding)
                 image = spectrogram_with_spikes(transcriber, audio, px_per_second=150)
         except ASRError as err:
             raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
@@ -123,7 +143,7 @@ class Engine:
 
 
 def model_summary(metadata: dict) -> str:
-    """A sentence about a model from its metadata (asr.checkpoint.model_metadata): its description when it has one
+    """A sentence about a model from its metadata (asr.checkpoint.TrainedModel.metadata): its description when it has one
     (asr package --description), else what adapted or trained it."""
     if metadata.get("description"):
         return str(metadata["description"])
@@ -197,6 +217,7 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """Serve the demo; blocks until interrupted."""
     engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)", model)
+    engine.warm_up()
     build_app(engine).queue(default_concurrency_limit=8).launch(
         server_name=host, server_port=port, share=share, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
         footer_links=[])

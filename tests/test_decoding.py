@@ -180,3 +180,41 @@ def test_each_call_decodes_with_its_own_settings(tmp_path):
     boosted = DecodeConfig("beam", lexicon=lexicon, hotwords=["John"], hotword_weight=3.0)
     assert one(decoders.get(boosted), log_probs) == "call john"
     assert one(decoders.get(DecodeConfig("beam", lexicon=lexicon)), log_probs) == "call jon"
+
+
+def test_decoders_of_one_lexicon_share_its_trie_and_a_greedy_caller_never_waits_for_a_beam_build(tmp_path,
+                                                                                                  monkeypatch):
+    import threading
+
+    import asr.decoding as decoding
+    from asr.decoding import beam as beam_module
+
+    vocab = Vocabulary()
+    lexicon = write_lines(tmp_path / "words.txt", ["call", "jon", "john"])
+    first, second = beam(vocab, lexicon=lexicon, beam_size=10), beam(vocab, lexicon=lexicon, beam_size=20,
+                                                                      word_score=1.0)
+    assert second.search is first.search  # beam sizes and word score are the decoder's, the trie is shared
+    hot = beam(vocab, lexicon=lexicon, hotwords=["John"], hotword_weight=3.0)
+    assert hot.search is not first.search  # the hotword bonus is in the trie's scores
+    (tmp_path / "words.txt").write_text("call\njon\njohn\njean\n")
+    assert beam(vocab, lexicon=lexicon).search is not first.search  # a changed file is read again
+    assert len(beam_module._shared) <= beam_module.SHARED_LEXICONS
+
+    release, started = threading.Event(), threading.Event()
+    real = decoding.build_decoder
+
+    def slow_build(vocab, config):  # noqa: ANN001, ANN202
+        if config is not None and config.method == "beam":
+            started.set()
+            release.wait(10)
+        return real(vocab, config)
+
+    monkeypatch.setattr(decoding, "build_decoder", slow_build)
+    decoders = Decoders(vocab)
+    builder = threading.Thread(target=decoders.get, args=(DecodeConfig("beam", lexicon=lexicon),))
+    builder.start()
+    assert started.wait(10)
+    assert isinstance(decoders.get(DecodeConfig()), GreedyDecoder)  # while the beam decoder is still building
+    release.set()
+    builder.join(10)
+    assert len(decoders) == 2 and decoders._building == {}

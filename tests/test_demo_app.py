@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asr
-from asr.checkpoint import model_metadata
+from asr.checkpoint import TrainedModel
 
 from asr_demo.app import Engine, model_summary
 
@@ -15,16 +15,39 @@ def test_the_bundled_model_is_described_by_its_own_release():
 
 
 def test_a_training_checkpoint_says_where_it_stands():
-    metadata = model_metadata({"state": {"step": 660, "epoch": 11, "best_dev_wer": 0.7784}}, Path("run/best.pt"))
+    checkpoint = {"config": {"model": {}, "features": {}}, "model": {}, "features": {},
+                  "state": {"step": 660, "epoch": 11, "best_dev_wer": 0.7784}}
+    metadata = TrainedModel.from_checkpoint(checkpoint, Path("run/best.pt")).metadata
     assert metadata == {"checkpoint": "best.pt", "step": 660, "epoch": 11, "best_dev_wer": 0.7784}
     assert model_summary(metadata) == "A training checkpoint (best.pt, step 660, best dev WER 77.8%)."
 
 
 def test_an_adapted_model_says_what_it_was_adapted_from():
-    metadata = model_metadata({"metadata": {"adapted_from": "the bundled model", "recordings": 12,
-                                            "held_out_before": {"wer": 0.5}, "held_out_after": {"wer": 0.25}}},
-                              Path("mine"))
+    metadata = {"adapted_from": "the bundled model", "recordings": 12, "held_out_before": {"wer": 0.5},
+                "held_out_after": {"wer": 0.25}}
     assert model_summary(metadata) == ("Adapted from the bundled model on 12 recordings: held-out WER 50% before, "
                                        "25% after.")
     assert model_summary({"description": "A model of mine."}) == "A model of mine."
     assert model_summary({}) == "It carries no description."
+
+
+def test_a_beam_decoder_is_built_outside_the_lock_that_requests_take(monkeypatch):
+    import asr.decoding as decoding
+    from asr_demo.app import BEAM, GREEDY
+
+    engine = Engine(asr.load_model(), "the bundled model")
+    held_while_building = []
+    real = decoding.build_decoder
+
+    def watched_build(vocab, config):  # noqa: ANN001, ANN202
+        held_while_building.append(engine.lock.locked())
+        return real(vocab, config)
+
+    monkeypatch.setattr(decoding, "build_decoder", watched_build)
+    warm = engine.warm_up()
+    warm.join(60)
+    assert held_while_building == [False]  # the recommended beam decoder, built in the background
+    assert engine.ready(BEAM, "") is not None and len(held_while_building) == 1  # then found ready
+    engine.ready(GREEDY, "")
+    engine.ready(BEAM, "zyzzyva")  # hotwords: another decoder, still built outside the lock
+    assert held_while_building == [False, False, False]

@@ -528,3 +528,55 @@ def test_sigkill_at_random_steps_then_resume_ends_bit_identical(tiny_corpus: Pat
     assert final["state"]["step"] == STEPS
     assert_same_training(final, straight_cli)
     assert not list(out.glob(".*.tmp"))
+
+
+def damaged_corpus(corpus: Path, folder: Path, broken: int) -> Path:
+    """A copy of the tiny corpus's manifest in `folder` whose first `broken` utterances point at damaged files:
+    alternately bytes no decoder reads and a WAV of digital silence. Returns the folder (its train.jsonl)."""
+    import numpy as np
+    import soundfile
+
+    from asr.manifest import read_manifest, write_manifest
+
+    entries = read_manifest(corpus / "train.jsonl")
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, entry in enumerate(entries[:broken]):
+        path = folder / f"damaged-{i}.wav"
+        if i % 2:
+            soundfile.write(path, np.zeros(16000, dtype=np.float32), 16000)
+        else:
+            path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 10)
+        entry["audio_filepath"] = str(path)
+    write_manifest(folder / "train.jsonl", entries)
+    return folder
+
+
+def test_a_few_unreadable_or_silent_files_are_skipped_counted_and_training_goes_on(tiny_corpus: Path,
+                                                                                   tmp_path: Path):
+    messages: list[str] = []
+    corpus = damaged_corpus(tiny_corpus, tmp_path / "corpus", broken=2)
+    trainer = make_trainer(corpus, tmp_path / "run", "train.epochs=2", "train.max_unusable_share=0.1",
+                           log=messages.append)
+    state = trainer.run()
+    assert state.epoch == 2 and state.skipped_unusable == 4  # both files, in each epoch
+    assert state.utterances_seen == 2 * 36 and state.dropped_short == 0
+    assert any("damaged-0.wav" in m and "unreadable" in m for m in messages)
+    assert any("damaged-1.wav: silent" in m for m in messages)
+    assert "and 4 unreadable or silent utterances" in messages[-1]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+              if "loss" in line]
+    trained = [loss for loss in losses if loss is not None]  # None: a batch of nothing but damaged files
+    assert len(trained) >= len(losses) - 2 and all(loss == loss for loss in trained)  # none NaN
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["state"]["skipped_unusable"] == 4
+
+
+def test_too_many_unusable_files_stop_the_run_with_one_clear_error(tiny_corpus: Path, tmp_path: Path):
+    from asr.errors import ManifestError
+
+    corpus = damaged_corpus(tiny_corpus, tmp_path / "corpus", broken=12)
+    trainer = make_trainer(corpus, tmp_path / "run", "train.epochs=3")
+    with pytest.raises(ManifestError, match=r"of the \d+ training utterances drawn so far were unreadable or "
+                                            r"silent, more than train.max_unusable_share \(0.01\)") as caught:
+        trainer.run()
+    assert "\n" not in str(caught.value) and "damaged-" in str(caught.value)
+    assert trainer.state.skipped_unusable >= 10 and trainer.state.epoch == 0

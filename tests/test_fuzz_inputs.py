@@ -1,4 +1,5 @@
-"""Input fuzzing (hypothesis) of asr.audio.load_audio / stream_audio and asr.manifest.read_manifest.
+"""Input fuzzing (hypothesis) of asr.audio.load_audio / stream_audio, asr.manifest.read_manifest and
+asr.corpora.kaldi.kaldi_data_dir.
 
 Every input, however damaged, comes back as audio (a 1-D float32 array at the target rate, finite, within
 [-1, 1]) or as a list of manifest entries, or raises the library's typed error (AudioError, ManifestError) with a
@@ -11,7 +12,9 @@ Vorbis and Opus; MP3; AIFF, CAF, W64, RF64, AU) at 8-96 kHz with 1-8 channels an
 truncated (inside the header too), byte-flipped, with size/rate/channel fields and Ogg granule positions set to
 absurd values (CRC fixed, so the reader believes them), bytes inserted, removed or appended, and named with a
 wrong extension; random bytes behind real magic numbers; manifests of random bytes, random JSON, wrongly typed
-fields, non-UTF-8, BOMs, blank, very long and deeply nested lines.
+fields, non-UTF-8, BOMs, blank, very long and deeply nested lines; Kaldi data directories with duplicate keys,
+non-UTF-8 lines, wav.scp commands (never run), missing or damaged audio, missing lines and files, segments beyond
+their recording and garbage.
 
 By default each test runs a few dozen to a few hundred cases (about a minute for the file). The long form:
     ASR_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz_inputs.py --hypothesis-show-statistics
@@ -757,3 +760,88 @@ def test_manifest_path_too_long_and_byte_order_mark(tmp_path):
     path = tmp_path / "bom.jsonl"  # Windows editors write a BOM: it was "not valid JSON", now it is read
     path.write_bytes(b'\xef\xbb\xbf{"audio_filepath": "a.wav", "duration": 1.5, "text": "hi"}\n')
     assert [e["text"] for e in read_manifest(path)] == ["hi"]
+
+
+# -- Kaldi data directories ----------------------------------------------------------------------------------------
+
+KALDI_FILES = ("wav.scp", "text", "utt2spk", "segments", "spk2gender")
+
+
+@st.composite
+def kaldi_damage(draw):
+    """A list of (file, kind, number) damages to a good data directory."""
+    kinds = st.sampled_from(["duplicate key", "bad utf-8", "command", "missing audio", "drop line", "beyond the end",
+                             "garbage line", "random bytes", "empty", "crlf", "delete", "damaged audio"])
+    return draw(st.lists(st.tuples(st.sampled_from(KALDI_FILES), kinds, st.integers(0, 5)), max_size=4))
+
+
+def good_kaldi_dir(folder: Path, segments: bool) -> dict[str, list[bytes]]:
+    """Two recordings (16 kHz 16-bit, 8 kHz 8-bit) and the lines of a valid data dir over them."""
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    tone = 0.3 * np.sin(np.linspace(0, 400 * np.pi, 16000)).astype(np.float32)
+    sf.write(folder / "audio" / "r1.wav", tone, 16000, subtype="PCM_16")
+    sf.write(folder / "audio" / "r2.wav", tone[::2], 8000, subtype="PCM_U8")
+    lines = {"wav.scp": [b"r1 audio/r1.wav", b"r2 audio/r2.wav"], "spk2gender": [b"s1 f", b"s2 m"]}
+    if segments:
+        lines["segments"] = [b"u1 r1 0.0 0.4", b"u2 r1 0.4 -1", b"u3 r2 0 0.9"]
+    utts = ["u1", "u2", "u3"] if segments else ["r1", "r2"]
+    lines["text"] = [f"{u} hello number {i}".encode() for i, u in enumerate(utts)]
+    lines["utt2spk"] = [f"{u} s{1 + i % 2}".encode() for i, u in enumerate(utts)]
+    return lines
+
+
+@given(segments=st.booleans(), damages=kaldi_damage(), data=st.data())
+@fuzz(200)
+def test_kaldi_data_dirs_give_entries_or_a_typed_error_and_never_run_a_command(workdir, segments, damages, data):
+    """Kaldi data directories with duplicate keys, non-UTF-8 lines, commands in wav.scp, missing or damaged audio,
+    missing lines and files, segments beyond their recording, garbage: entries whose audio exists, or a
+    ManifestError/AudioError naming the file; a command is never run."""
+    from asr.corpora.kaldi import kaldi_data_dir
+
+    folder = workdir / "kaldi"
+    if folder.exists():
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+    lines = good_kaldi_dir(folder, segments)
+    sentinel = workdir / "kaldi-command-ran"
+    crlf: set[str] = set()
+    for name, kind, number in damages:
+        rows = lines.setdefault(name, [])
+        at = number % len(rows) if rows else 0
+        if kind == "duplicate key" and rows:
+            rows.append(rows[at])
+        elif kind == "bad utf-8":
+            rows.insert(at, b"u9 caf\xe9 \xff")
+        elif kind == "command":
+            rows.insert(at, f"r9 touch {sentinel} |".encode() if number % 2 else f"r9 | touch {sentinel}".encode())
+        elif kind == "missing audio":
+            rows.insert(at, b"r9 audio/missing.wav")
+        elif kind == "drop line" and rows:
+            del rows[at]
+        elif kind == "beyond the end":
+            rows.insert(at, b"u1 r1 0.5 100.0" if number % 2 else b"u1 r2 5 -1")
+        elif kind == "garbage line":
+            rows.insert(at, data.draw(st.binary(max_size=30)).replace(b"\n", b" ").replace(b"\r", b" "))
+        elif kind == "random bytes":
+            lines[name] = [data.draw(st.binary(max_size=200))]
+        elif kind == "empty":
+            lines[name] = []
+        elif kind == "crlf":
+            crlf.add(name)
+        elif kind == "delete":
+            lines.pop(name, None)
+        elif kind == "damaged audio":
+            (folder / "audio" / "r2.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(number * 7))
+    for name, rows in lines.items():
+        (folder / name).write_bytes((b"\r\n" if name in crlf else b"\n").join(rows))
+    with case("kaldi"):
+        result, _ = outcome("kaldi", lambda: kaldi_data_dir(folder, root=folder, jobs=1))
+    count("kaldi", f"kaldi_data_dir: {type(result).__name__ if isinstance(result, Exception) else 'entries'}")
+    assert not sentinel.exists(), "a wav.scp command was run"
+    if isinstance(result, Exception):
+        assert str(folder) in str(result) and "\n" not in str(result), str(result)
+        return
+    if not damages:
+        assert len(result.entries) == (3 if segments else 2), "a valid data directory lost utterances"
+    for entry in result.entries:
+        assert Path(entry["audio_filepath"]).is_file() and entry["duration"] > 0 and entry["speaker"]

@@ -117,8 +117,9 @@ def test_a_manifest_with_offsets_trains_on_the_spans(tmp_path):
     entries = read_manifest(tmp_path / "train.jsonl")
     dataset = SpeechDataset(entries, Vocabulary())
     for index, entry in enumerate(entries):
-        audio, text, _, _ = dataset[index]
-        assert abs(len(audio) - entry["duration"] * SAMPLE_RATE) <= 2 and text == entry["text"]
+        item = dataset[index]
+        assert abs(len(item.audio) - entry["duration"] * SAMPLE_RATE) <= 2 and item.text == entry["text"]
+        assert not item.unusable
 
 
 def test_a_span_beyond_the_file_is_an_audio_error(tmp_path):

@@ -39,17 +39,32 @@ class Decoders:
         self.vocab = vocab
         self.capacity = capacity
         self._built: OrderedDict[str, Decoder] = OrderedDict()
-        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}  # one per config being built
+        self._lock = threading.Lock()  # guards the two dicts, never held while building
 
     def get(self, config: DecodeConfig) -> Decoder:
+        """The config's decoder, built if it is not kept. A build holds up only the callers of the same config:
+        a greedy request never waits for a beam decoder under construction."""
         key = json.dumps(asdict(config), sort_keys=True)
         with self._lock:
-            if key not in self._built:
-                self._built[key] = build_decoder(self.vocab, config)
-                if len(self._built) > self.capacity:
-                    self._built.popitem(last=False)
-            self._built.move_to_end(key)
-            return self._built[key]
+            if key in self._built:
+                self._built.move_to_end(key)
+                return self._built[key]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            try:
+                with self._lock:
+                    decoder = self._built.get(key)  # built by the caller this one waited for
+                if decoder is None:
+                    decoder = build_decoder(self.vocab, config)
+                    with self._lock:
+                        self._built[key] = decoder
+                        if len(self._built) > self.capacity:
+                            self._built.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+        return decoder
 
     def __len__(self) -> int:
         return len(self._built)

@@ -11,7 +11,9 @@ import math
 import os
 import sys
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
@@ -28,6 +30,32 @@ from .lm import UNK, arpa_words, is_kenlm_binary, read_word_list
 
 SEPARATOR = "|"  # flashlight's word separator token; our vocabulary's space character plays that part
 _FLOAT_BYTES = 4
+SHARED_LEXICONS = 2  # lexicon tries (about 180 MB each for the bundled model) kept for decoders built later
+
+
+@dataclass(frozen=True)
+class LexiconSearch:
+    """What a lexicon decoder searches with: its word dictionary, LM (hotword-wrapped when asked) and the weight to
+    use it at, and the scored trie of spellings. Read-only while decoding, so decoders whose settings differ only in
+    beam sizes, threshold, LM weight or word score share one (the trie is most of a beam decoder's start-up)."""
+
+    word_dict: Dictionary
+    lm: Any
+    lm_weight: float  # what _hotword_lm asks for when there are hotwords
+    trie: Trie
+    unk: int
+
+
+_shared: OrderedDict[tuple, LexiconSearch] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _file_key(path: str | None) -> tuple | None:
+    """A file's identity for the cache: where it really is, and its size and modification time."""
+    if not path:
+        return None
+    stat = os.stat(path)
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
 
 
 @contextmanager
@@ -115,19 +143,38 @@ class BeamSearchDecoder:
                                                 config.lm_weight, 0.0, False, CriterionType.CTC)
             self._lm = lm  # flashlight keeps a reference the Python object must outlive
             return LexiconFreeDecoder(options, lm, self._separator, blank, [])
-        word_dict = Dictionary([*self.lexicon_words, UNK])
-        unk = word_dict.get_index(UNK)
-        word_dict.set_default_index(unk)
-        lm: Any = KenLM(config.lm, word_dict) if config.lm else None
-        lm_weight = config.lm_weight
-        if hotwords:
-            lm, lm_weight = self._hotword_lm(lm, word_dict, hotwords, lm_weight)
-        lm = lm or ZeroLM()
+        self.search = self._lexicon_search(hotwords)
+        # With hotwords the weight is the search's own (part of its key), else this config's.
+        lm_weight = self.search.lm_weight if hotwords else config.lm_weight
         options = LexiconDecoderOptions(config.beam_size, beam_size_token, config.beam_threshold, lm_weight,
                                         config.word_score, -math.inf, 0.0, False, CriterionType.CTC)
         # unk_score -inf: only lexicon words, as an unknown word has no spelling to decode anyway.
-        self._lm = lm
-        return LexiconDecoder(options, self._trie(lm), lm, self._separator, blank, unk, [], False)
+        return LexiconDecoder(options, self.search.trie, self.search.lm, self._separator, blank, self.search.unk, [],
+                              False)
+
+    def _lexicon_search(self, hotwords: list[str]) -> LexiconSearch:
+        """The LexiconSearch of this decoder's LM, lexicon, vocabulary and hotwords: one an earlier decoder built
+        (of the last SHARED_LEXICONS), else a new one."""
+        config = self.config
+        # The hotword bonus is in the LM, so in the trie's scores, and depends on the LM weight (_hotword_lm).
+        key = (_file_key(config.lm), _file_key(config.lexicon), tuple(self.vocab.tokens), tuple(hotwords),
+               (config.hotword_weight, config.lm_weight) if hotwords else None)
+        with _shared_lock:  # held while building: two visitors asking at once build it once
+            if key in _shared:
+                _shared.move_to_end(key)
+                return _shared[key]
+            word_dict = Dictionary([*self.lexicon_words, UNK])
+            unk = word_dict.get_index(UNK)
+            word_dict.set_default_index(unk)
+            lm: Any = KenLM(config.lm, word_dict) if config.lm else None
+            lm_weight = config.lm_weight
+            if hotwords:
+                lm, lm_weight = self._hotword_lm(lm, word_dict, hotwords, lm_weight)
+            lm = lm or ZeroLM()
+            _shared[key] = LexiconSearch(word_dict, lm, lm_weight, self._trie(lm), unk)
+            if len(_shared) > SHARED_LEXICONS:
+                _shared.popitem(last=False)
+            return _shared[key]
 
     def _trie(self, lm: Any) -> Trie:
         """The lexicon's spellings (each word's tokens, then the separator), each leaf scored with the word's

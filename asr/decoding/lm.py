@@ -115,8 +115,11 @@ def _open_text(path: Path) -> TextIO:
 
 def read_word_list(path: str | os.PathLike[str]) -> list[str]:
     """The first field of every non-empty line: reads plain word lists and flashlight lexicons alike."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return [line.split()[0] for line in f if line.strip()]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [line.split()[0] for line in f if line.strip()]
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the word list ({err.strerror or err})") from None
 
 
 def is_kenlm_binary(path: str | os.PathLike[str]) -> bool:
@@ -628,26 +631,30 @@ def _arpa_lines(log10_probs: Iterable[float], texts: Iterable[str], log10_backof
 
 
 def _write_arpa(path: str | os.PathLike[str], sizes: list[int], section: Callable[[int], Iterable[str]]) -> None:
-    """Write an ARPA file whose order-n lines section(n) gives, through a temporary file and a rename.
+    """Write an ARPA file whose order-n lines section(n) gives, through a temporary file and a rename; ConfigError
+    naming the file if it cannot be written.
 
     A .gz file has no timestamp or name in its header and a fixed compression level: one model always gives the
     same bytes. A second thread compresses and writes each piece while the next is formatted (zlib releases the GIL).
     """
     compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, 31) if str(path).endswith(".gz") else None  # 31: gzip
-    with atomic_open(path, "wb") as f, ThreadPoolExecutor(1) as writer:
-        def write(text: str) -> None:
-            data = text.encode("utf-8")
-            f.write(compressor.compress(data) if compressor else data)
+    try:
+        with atomic_open(path, "wb") as f, ThreadPoolExecutor(1) as writer:
+            def write(text: str) -> None:
+                data = text.encode("utf-8")
+                f.write(compressor.compress(data) if compressor else data)
 
-        pending: Future[None] | None = None
-        for text in _arpa_pieces(sizes, section):
+            pending: Future[None] | None = None
+            for text in _arpa_pieces(sizes, section):
+                if pending:
+                    pending.result()  # one piece in flight at a time
+                pending = writer.submit(write, text)
             if pending:
-                pending.result()  # one piece in flight at a time
-            pending = writer.submit(write, text)
-        if pending:
-            pending.result()
-        if compressor:
-            f.write(compressor.flush())
+                pending.result()
+            if compressor:
+                f.write(compressor.flush())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write the language model ({err.strerror or err})") from None
 
 
 def _arpa_pieces(sizes: list[int], section: Callable[[int], Iterable[str]]) -> Iterator[str]:
