@@ -101,3 +101,16 @@ def test_missing_game_data_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(games, "GAMES", {"toy": ("toy-game", "data", fake_game([], set()))})
     with pytest.raises(games.ManifestError, match=r"toy-game/data: game data not found"):
         games.main(["--debs", str(tmp_path), "--out", str(tmp_path / "out")])
+
+
+def test_a_held_out_file_fixes_the_characters_whatever_the_counts(tmp_path):
+    entries = [{"source": "toy", "speaker": f"toy:c{i % 5}", "id": f"toy/{i}"} for i in range(50)]
+    listed = tmp_path / "held_out.txt"
+    listed.write_text("# the first run's split\ndev toy:c3\ntest toy:c1\n\ntest toy:c4  # the smallest\n")
+    splits = games.split_by_character(entries, 0.1, games.read_held_out(listed))
+    assert {e["speaker"] for e in splits["dev"]} == {"toy:c3"}
+    assert {e["speaker"] for e in splits["test"]} == {"toy:c1", "toy:c4"}
+    assert {e["speaker"] for e in splits["train"]} == {"toy:c0", "toy:c2"}
+    listed.write_text("dev toy:c3\ntrain toy:c1\n")
+    with pytest.raises(games.ManifestError, match=r"held_out.txt:2: expected `dev SPEAKER` or `test SPEAKER`"):
+        games.read_held_out(listed)

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of mismatched clip/text pairs the check may let through (default: %(default)s)")
     parser.add_argument("--held-out-share", type=float, default=0.06,
                         help="share of each game's clips for dev, and again for test (default: %(default)s)")
+    parser.add_argument("--held-out", type=Path,
+                        help="the held-out characters, one `SPLIT SPEAKER` line each (dev or test), instead of a "
+                             "draw: recipes/games/held_out.txt keeps the first run's, whatever model checks")
     parser.add_argument("--games", nargs="+", choices=sorted(GAMES), default=sorted(GAMES),
                         help="the games to take (default: all)")
     parser.add_argument("--jobs", type=int, default=None, help="processes reading audio headers (default: all CPUs)")
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"({sum(e['duration'] for e in passed) / 3600:.2f} h, {calibration.kept_share:.1%}); "
                   f"{calibration.false_accept:.1%} of mismatched pairs would pass")
             kept += passed
-    for split, entries in split_by_character(kept, args.held_out_share).items():
+    fixed = read_held_out(args.held_out) if args.held_out else None
+    for split, entries in split_by_character(kept, args.held_out_share, fixed).items():
         print(save(out / f"{split}.jsonl", entries))
         counts = Counter(e["speaker"] for e in entries)
         print(f"  {len(counts)} characters" + (f": {', '.join(sorted(counts))}" if split != "train" else ""))
@@ -117,14 +121,35 @@ def extract(game: str, data_dir: Path, read: Callable[[Path], Iterator[Clip]], a
     return entries, dropped
 
 
-def split_by_character(entries: list[dict[str, Any]], share: float) -> dict[str, list[dict[str, Any]]]:
+def read_held_out(path: Path) -> dict[str, str]:
+    """speaker -> split from `SPLIT SPEAKER` lines (blank lines and # comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: cannot read the held-out characters ({err})") from err
+    split_of: dict[str, str] = {}
+    for number, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != 2 or fields[0] not in ("dev", "test") or fields[1] in split_of:
+            raise ManifestError(f"{path}:{number}: expected `dev SPEAKER` or `test SPEAKER`, each speaker once, "
+                                f"got {line!r}")
+        split_of[fields[1]] = fields[0]
+    return split_of
+
+
+def split_by_character(entries: list[dict[str, Any]], share: float, fixed: dict[str, str] | None = None
+                       ) -> dict[str, list[dict[str, Any]]]:
     """Per game, characters ranked by a hash of their name go to test, then dev, until each holds `share` of the
-    game's clips; characters over HELD_OUT_MAX_SHARE of a game's clips (the leads) always stay in train."""
+    game's clips; characters over HELD_OUT_MAX_SHARE of a game's clips (the leads) always stay in train. With
+    `fixed` (speaker -> split), those characters are held out and no others."""
     by_game: dict[str, Counter] = defaultdict(Counter)
     for entry in entries:
         by_game[entry["source"]][entry["speaker"]] += 1
-    split_of: dict[str, str] = {}
-    for game, counts in by_game.items():
+    split_of: dict[str, str] = dict(fixed or {})
+    for game, counts in by_game.items() if fixed is None else ():
         total = sum(counts.values())
         eligible = sorted((s for s, n in counts.items() if n <= HELD_OUT_MAX_SHARE * total),
                           key=lambda s: (stable_unit(f"character:{s}"), s))
