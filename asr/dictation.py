@@ -33,6 +33,7 @@ class Dictation:
         self.samples = 0  # 16 kHz samples received
         self.settled: list[Segment] = []
         self.partial = ""
+        self.partial_at_s = 0.0  # how much of the stream had been heard when the partial text was last decoded
 
     @property
     def duration_s(self) -> float:
@@ -43,9 +44,12 @@ class Dictation:
         """Settled text followed by the partial text."""
         return " ".join(t for t in [*(s.text for s in self.settled), self.partial] if t)
 
-    def push(self, sample_rate: int, chunk: np.ndarray, decoding: DecodeConfig | None = None) -> str:
+    def push(self, sample_rate: int, chunk: np.ndarray, decoding: DecodeConfig | None = None,
+             partial: bool = True) -> str:
         """Add a chunk (int16 or float, (samples,) or (samples, channels)); returns the text so far, decoded with
-        `decoding` (default: the transcriber's).
+        `decoding` (default: the transcriber's). partial=False settles what the chunk ends but leaves the open
+        segment's text as it was (cleared if a segment settled): the cheap update of a server under load, where
+        re-decoding the open segment is most of an update's cost.
 
         Raises AudioError for unusable audio, or once the stream is longer than max_duration_s."""
         if self.max_duration_s is not None and self.duration_s >= self.max_duration_s:
@@ -53,11 +57,17 @@ class Dictation:
         audio = self._to_16k(sample_rate, chunk)
         if len(audio):
             self.samples += len(audio)
-            self._settle(self._segmenter.push(audio), decoding)
+            finished = self._segmenter.push(audio)
+            self._settle(finished, decoding)
             open_segment = self._segmenter.open_segment()
-            decoded = (self.transcriber.decode_segments([open_segment], decoding=decoding)[0]
-                       if open_segment is not None else None)
-            self.partial = decoded.text if decoded is not None else ""
+            if open_segment is None:
+                self.partial = ""
+            elif partial:
+                decoded = self.transcriber.decode_segments([open_segment], decoding=decoding)[0]
+                self.partial = decoded.text if decoded is not None else ""
+                self.partial_at_s = self.duration_s
+            elif finished:
+                self.partial = ""  # its words were the settled segment's
         return self.text
 
     def finish(self, decoding: DecodeConfig | None = None) -> Transcript:

@@ -3,6 +3,7 @@
     python benchmarks/demo_load.py --clients 4 --seconds 60          # starts `asr demo` on a free port
     python benchmarks/demo_load.py --url http://127.0.0.1:7860/      # or loads a demo that is already running
     python benchmarks/demo_load.py --clients 8 --dictate-only --adapt-prompts 24   # 8 dictate while a 9th adapts
+    python benchmarks/demo_load.py --clients 32 --seconds 120 --adapt-prompts 24   # a crowd: some are told "busy"
 
 What the visitors do and what is measured: benchmarks/demo_visitors.py. Prints a Markdown block (date, command,
 machine, load, crosstalk, accuracy, server) and the table.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from common import argument_parser, facts_block, run_facts, software
@@ -24,6 +27,32 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class PeakRSS:
+    """A process's largest resident memory, sampled twice a second while in the with block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.5):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def __enter__(self) -> "PeakRSS":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def cpu_s(pid: int) -> float:
+    """A process's CPU time so far (user and system), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def folder_mb(folder: Path) -> tuple[int, float]:
@@ -42,6 +71,8 @@ def main() -> None:
                         help="one more visitor keeps this many prompt recordings and adapts meanwhile; the others "
                              "stop when it is done")
     parser.add_argument("--adapt-steps", type=int, default=120, help="the adapting visitor's step budget")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="seconds to wait after the visitors leave before measuring the server's memory again")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="demo-load-") as tmp:
@@ -53,10 +84,13 @@ def main() -> None:
             else:
                 (tmp / "gradio").mkdir()
                 url, server = stack.enter_context(serve_demo(tmp / "demo.log", temp_dir=tmp / "gradio"))
-                rss_before = rss_mb(server.pid)
-            results, adapter = run_load(url, args.clients, args.seconds, tmp, args.dictate_only, args.adapt_prompts,
-                                        args.adapt_steps)
+                rss_before, server_cpu = rss_mb(server.pid), cpu_s(server.pid)
+            with PeakRSS(server.pid if server is not None else os.getpid()) as peak:
+                results, adapter = run_load(url, args.clients, args.seconds, tmp, args.dictate_only,
+                                            args.adapt_prompts, args.adapt_steps)
             if server is not None:
+                rss_end, server_cpu = rss_mb(server.pid), cpu_s(server.pid) - server_cpu
+                time.sleep(args.settle)
                 rss_after, (files, megabytes) = rss_mb(server.pid), folder_mb(tmp / "gradio")
     crosstalk = results.crosstalk()
     load = (f"{args.clients} visitors {'dictating' if args.dictate_only else 'uploading and dictating'}"
@@ -66,11 +100,18 @@ def main() -> None:
     facts = [*run_facts(f"; load average {load_before:.1f} at start (the clients run on the same machine)"),
              ("software", software("gradio", "gradio_client")), ("load", load),
              ("crosstalk", f"{len(crosstalk)} of {len(results.transcripts)} transcripts hold another visitor's words"),
+             ("refused", f"{sum(map(len, results.refusals.values()))} requests told \"busy\", "
+                         f"{sum(map(len, results.errors.values()))} errors"),
              ("accuracy", f"mean CER {results.final_cer('upload'):.3f} (uploads; nan: none), "
                           f"{results.final_cer('dictation'):.3f} (dictations) against each visitor's own sentence")]
+    cpu = f"the visitors' processes took {results.visitors_cpu_s / results.wall_s:.2f} CPU s per s"
     if server is not None:
-        facts.append(("server", f"RSS {rss_before:.0f} MB after start, {rss_after:.0f} MB at the end; "
-                                f"{files} files ({megabytes:.1f} MB) left in its Gradio cache"))
+        cpu += f", the server {server_cpu / results.wall_s:.2f}"
+    facts.append(("CPU", f"{cpu} (of {os.cpu_count()})"))
+    if server is not None:
+        facts.append(("server", f"RSS {rss_before:.0f} MB after start, peak {peak.peak:.0f} MB, {rss_end:.0f} MB "
+                                f"when the visitors left, {rss_after:.0f} MB {args.settle:.0f} s later; {files} files "
+                                f"({megabytes:.1f} MB) left in its Gradio cache"))
     if adapter is not None:
         facts.append(("adaptation", adapter.final_status or "failed (see below)"))
     print("\n" + facts_block(facts))

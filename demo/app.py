@@ -20,6 +20,7 @@ from asr.errors import ASRError
 from asr.transcribe import Transcriber, load_model
 
 from .adaptation import AdaptedModels
+from .crowd import STOP, Busy, Crowd
 from .picture import spectrogram_with_spikes
 from .voice_tab import BUNDLED, MAX_ADAPTED, MINE, VoiceTab
 
@@ -28,6 +29,10 @@ MAX_UPLOAD_MB = int(os.environ.get("ASR_DEMO_MAX_UPLOAD_MB", 50))  # tests/test_
 MAX_UPLOAD_S = 600.0  # 10 minutes: an upload is transcribed in one go while the visitor waits
 MAX_RECORDING_S = 300.0
 STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at most one live segment (12 s)
+# While others wait for the model, a dictation's partial text is re-decoded only once it lags this much audio
+# behind (asr.dictation.Dictation.push with partial=False in between): under load, text still comes at every
+# pause and at least this often, and the updates stay fast.
+PARTIAL_LAG_S = 2.0
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
 # Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
 # 48 kHz chunks): every 10 minutes, delete those over an hour old, or a long-running demo fills its disk.
@@ -36,14 +41,15 @@ CACHE_SWEEP_S, CACHE_MAX_AGE_S = 600, 3600
 
 class Engine:
     """The model shared by every session. Each request brings its own decoding settings (the transcriber keeps the
-    decoders of the last few built: each hotword list has its own trie of the lexicon); requests run one at a time,
-    so concurrent visitors share the CPU's threads instead of oversubscribing them."""
+    decoders of the last few built: each hotword list has its own trie of the lexicon); requests take turns on the
+    model and a crowd beyond the server's bounds is told it is busy (demo/crowd.py)."""
 
-    def __init__(self, transcriber: Transcriber, model_name: str, model_path: str | None = None) -> None:
+    def __init__(self, transcriber: Transcriber, model_name: str, model_path: str | None = None,
+                 crowd: Crowd | None = None) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
         self.model_path = model_path  # what adaptation starts from (None: the bundled model)
-        self.lock = threading.Lock()
+        self.crowd = crowd or Crowd()
         self.adapted = AdaptedModels(MAX_ADAPTED)  # each session's adapted model (the "Adapt to my voice" tab)
 
     def transcriber_for(self, choice: str | None, session: str) -> tuple[Transcriber, str]:
@@ -82,35 +88,47 @@ class Engine:
         return thread
 
     def start(self, state: Dictation | None, choice: str, request: gr.Request) -> tuple[Dictation, str, str]:
-        """A new dictation, with the session's chosen model, when the microphone starts."""
+        """A new dictation, with the session's chosen model, when the microphone starts; refused while the server
+        serves as many dictations as it can."""
+        self._admit(request)
         transcriber, note = self.transcriber_for(choice, request.session_hash)
         return Dictation(transcriber, max_duration_s=MAX_RECORDING_S), "", f"Listening…{note}"
 
-    def stream(self, chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str
-               ) -> tuple[str, Dictation, str]:
-        """A microphone chunk: the text so far, decoded as the settings say."""
+    def stream(self, chunk: tuple[int, np.ndarray] | None, state: Dictation | None, how: str, hot: str,
+               request: gr.Request) -> tuple[str, Dictation, str]:
+        """A microphone chunk: the text so far, decoded as the settings say (the partial text less often while
+        others wait for the model)."""
+        self._admit(request)
         state = state or Dictation(self.transcriber, max_duration_s=MAX_RECORDING_S)
         if chunk is None:
             return state.text, state, "Listening…"
         try:
             decoding = self.ready(how, hot)
-            with self.lock:
-                text = state.push(*chunk, decoding=decoding)
+            with self.crowd.turn():
+                lagging = state.duration_s - state.partial_at_s >= PARTIAL_LAG_S
+                text = state.push(*chunk, decoding=decoding, partial=lagging or not self.crowd.contended())
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
         return text, state, f"Listening: {state.duration_s:.1f} s heard"
 
-    def stop(self, state: Dictation | None, how: str, hot: str) -> tuple[str, None, str]:
+    def stop(self, state: Dictation | None, how: str, hot: str, request: gr.Request) -> tuple[str, None, str]:
         """The microphone stopped: settle what is open and show the whole transcript."""
+        self.crowd.done_dictating(request.session_hash)
         if state is None:
             return "", None, ""
         try:
             decoding = self.ready(how, hot)
-            with self.lock:
+            with self.crowd.turn(STOP):
                 result = state.finish(decoding)
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
         return result.text, None, f"Done: {result.duration:.1f} s transcribed"
+
+    def _admit(self, request: gr.Request) -> None:
+        try:
+            self.crowd.dictating(request.session_hash)
+        except Busy as err:
+            raise gr.Error(str(err), duration=5, print_exception=False) from None
 
     def transcribe_upload(self, path: str | None, how: str, hot: str, choice: str | None = None,
                           request: gr.Request | None = None):  # noqa: ANN202 - three component values
@@ -127,9 +145,11 @@ class Engine:
                                f"demo (at most {MAX_UPLOAD_S / 60:.0f}); use `asr transcribe` for long files.",
                                print_exception=False)
             decoding = self.ready(how, hot)
-            with self.lock:
+            with self.crowd.upload():
                 result = transcriber.transcribe(audio, SAMPLE_RATE, decoding=decoding)
                 image = spectrogram_with_spikes(transcriber, audio, px_per_second=150)
+        except Busy as err:
+            raise gr.Error(str(err), duration=5, print_exception=False) from None
         except ASRError as err:
             raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
         rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
@@ -210,7 +230,13 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
                   outputs=[text, words, picture], api_name="transcribe")
         upload.upload(engine.transcribe_upload, inputs=[upload, method, hotwords, model_choice],
                       outputs=[text, words, picture], api_name="transcribe_on_upload", api_visibility="undocumented")
-        app.unload(voice.forget)
+
+        def forget(request: gr.Request) -> None:
+            """The tab closed: its place among the dictations frees, its recordings and adapted model go."""
+            engine.crowd.done_dictating(request.session_hash)
+            voice.forget(request)
+
+        app.unload(forget)
     return app
 
 

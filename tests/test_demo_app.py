@@ -40,7 +40,7 @@ def test_a_beam_decoder_is_built_outside_the_lock_that_requests_take(monkeypatch
     real = decoding.build_decoder
 
     def watched_build(vocab, config):  # noqa: ANN001, ANN202
-        held_while_building.append(engine.lock.locked())
+        held_while_building.append(engine.crowd.holding)
         return real(vocab, config)
 
     monkeypatch.setattr(decoding, "build_decoder", watched_build)

@@ -1,6 +1,6 @@
 """The demo under load and under bad requests, through gradio_client and raw HTTP on loopback: a bounded run of
 benchmarks/demo_visitors.py's visitors (three uploading and dictating at once), oversize uploads, malformed requests.
-The demo runs with ASR_DEMO_MAX_UPLOAD_MB=1, so an oversize file is small to make."""
+The demo runs with ASR_DEMO_MAX_UPLOAD_MB=1, so an oversize file is small to make, and serves at most 3 dictations."""
 from __future__ import annotations
 
 import json
@@ -24,14 +24,15 @@ pytestmark = pytest.mark.slow  # see pyproject.toml: `pytest -m "not slow"` is t
 
 GREEDY = demo_visitors.GREEDY
 MAX_UPLOAD_MB = 1
+MAX_DICTATIONS = 3  # as many as the concurrent visitors' test has dictating at once
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[str, subprocess.Popen]:
     folder = tmp_path_factory.mktemp("demo-load")
     (folder / "gradio").mkdir()
-    with demo_visitors.serve_demo(folder / "demo.log", max_upload_mb=MAX_UPLOAD_MB,
-                                  temp_dir=folder / "gradio") as served:
+    with demo_visitors.serve_demo(folder / "demo.log", max_upload_mb=MAX_UPLOAD_MB, temp_dir=folder / "gradio",
+                                  env={"ASR_DEMO_MAX_DICTATIONS": str(MAX_DICTATIONS)}) as served:
         yield served
 
 
@@ -62,9 +63,9 @@ def assert_still_serving(url: str, server: subprocess.Popen, sentence_wav: Path)
 def test_the_crosstalk_check_sees_another_visitors_words():
     results = demo_visitors.Results()
     for visitor, kind, text in [(0, "upload", "the weather was fine all day"), (1, "partial", "please op"),
-                                (1, "dictation", "please open the weather")]:
+                                (1, "partial", "please open the weather"), (1, "dictation", "please open the weather fine")]:
         results.heard(visitor, kind, text)
-    assert results.crosstalk() == [(1, "dictation", "please open the weather")]
+    assert results.crosstalk() == [(1, "dictation", "please open the weather fine")]  # one word may be misheard
 
 
 def test_concurrent_visitors_succeed_and_see_only_their_own_words(demo, tmp_path):
@@ -79,6 +80,28 @@ def test_concurrent_visitors_succeed_and_see_only_their_own_words(demo, tmp_path
         assert {kind for kind, _ in finals} == {"upload", "dictation"}, finals
         for kind, text in finals:
             assert score([demo_visitors.SENTENCES[visitor]], [text]).cer < 0.3, (visitor, kind, text)
+    assert server.poll() is None
+
+
+def test_a_dictation_beyond_the_bound_is_told_busy_at_once_and_served_once_a_place_frees(demo):
+    import time
+
+    url, server = demo
+    clients = [Client(url, verbose=False, analytics_enabled=False) for _ in range(MAX_DICTATIONS + 1)]
+    try:
+        for client in clients[:MAX_DICTATIONS]:
+            client.predict(api_name="/dictation_start")
+        began = time.monotonic()
+        with pytest.raises(AppError, match=r"busy \(3 people are dictating, the most it serves at once\)"):
+            clients[-1].predict(api_name="/dictation_start")
+        assert time.monotonic() - began < 5  # told, not kept waiting
+        clients[0].predict(GREEDY, "", api_name="/dictation_stop")
+        clients[-1].predict(api_name="/dictation_start")
+    finally:
+        for client in clients[1:]:
+            client.predict(GREEDY, "", api_name="/dictation_stop")
+            client.close()
+        clients[0].close()
     assert server.poll() is None
 
 

@@ -51,6 +51,22 @@ def test_partial_text_while_speaking_then_settled_text(model, browser_audio):
     assert all(a.end <= b.start for a, b in zip(words, words[1:])) and words[-1].end <= result.duration
 
 
+def test_updates_without_the_partial_text_still_settle_every_segment(model, browser_audio):
+    """A loaded server's cheap updates (partial=False): the open segment's text is not re-decoded, but what a
+    pause settles is, so the transcript is the same as with every update decoded."""
+    full, cheap = Dictation(model), Dictation(model)
+    stale = []
+    for chunk in chunks(browser_audio, 2):
+        full.push(48000, chunk)
+        before = (len(cheap.settled), cheap.partial)
+        cheap.push(48000, chunk, partial=False)
+        if len(cheap.settled) == before[0]:
+            stale.append(cheap.partial == before[1])
+    assert all(stale) and cheap.partial_at_s == 0.0  # never decoded the open segment
+    assert [s.text for s in cheap.settled] == [s.text for s in full.settled] and cheap.settled
+    assert cheap.finish().text == full.finish().text
+
+
 def test_sessions_never_mix(model, browser_audio):
     silence = np.zeros_like(browser_audio)
     a, b = Dictation(model), Dictation(model)
