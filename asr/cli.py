@@ -268,11 +268,17 @@ def cmd_tune_lm(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export import export_torchscript
+    from .export import export_onnx, export_torchscript
 
-    transcriber = load_transcriber(args, decode=False)
-    path = export_torchscript(transcriber.features, transcriber.model, transcriber.vocab, args.out)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, TorchScript) and {path}.json (tokens, frame rate)")
+    if args.format == "onnx":
+        # onnxruntime quantizes the ONNX graph itself; torch's int8 modules have no ONNX form.
+        transcriber = load_transcriber(argparse.Namespace(**{**vars(args), "int8": False}), decode=False)
+        path = export_onnx(transcriber.features, transcriber.model, transcriber.vocab, args.out, int8=args.int8)
+    else:
+        transcriber = load_transcriber(args, decode=False)
+        path = export_torchscript(transcriber.features, transcriber.model, transcriber.vocab, args.out)
+    kind = {"onnx": "ONNX", "torchscript": "TorchScript"}[args.format] + (", int8" if args.int8 else "")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {kind}) and {path}.json (tokens, frame rate)")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -463,7 +469,11 @@ def demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def export_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--out", required=True, help="the .pt file to write (a .json with the tokens goes beside it)")
+    parser.add_argument("--out", required=True,
+                        help="the .pt or .onnx file to write (a .json with the tokens goes beside it)")
+    parser.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
+                        help="TorchScript (libtorch, PyTorch) or ONNX (onnxruntime, sherpa-onnx; needs the onnx "
+                             "package)")
 
 
 def average_arguments(parser: argparse.ArgumentParser) -> None:
@@ -521,7 +531,8 @@ COMMANDS = [
     ("lm", "build an n-gram language model (ARPA) for beam search", lm_arguments, cmd_lm),
     ("tune-lm", "grid-search --lm-weight and --word-score on a (dev) manifest", tune_lm_arguments, cmd_tune_lm),
     ("demo", "serve the browser demo: live dictation and file upload (Gradio)", demo_arguments, cmd_demo),
-    ("export", "write a model as one TorchScript file (waveform in, log-probs out)", export_arguments, cmd_export),
+    ("export", "write a model as one TorchScript or ONNX file (waveform in, log-probs out)", export_arguments,
+     cmd_export),
     ("average", "average the weights of the last epochs' checkpoints", average_arguments, cmd_average),
     ("adapt", "adapt a model to one speaker from a few minutes of their recordings", adapt_arguments, cmd_adapt),
     ("package", "turn a training checkpoint into a release (safetensors + JSON)", package_arguments, cmd_package),

@@ -1,6 +1,7 @@
 """Log-mel features: one module used by training and inference alike, plus SpecAugment for training only."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -101,11 +102,22 @@ class LogMel(nn.Module):
         """Unnormalized log-mel (batch, frames, n_mels), frame lengths, and the (batch, frames, 1) validity mask."""
         # The STFT runs in float32 even under autocast: log of tiny powers is not safe in bf16.
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
-            power = self.mel(waveforms.float())
-        feats = torch.log(power + 1e-6).transpose(1, 2)
+            power = self._power(waveforms.float())
+        feats = torch.log(power @ self.mel.mel_scale.fb + 1e-6)
         frames = num_frames(lengths, self.config.hop_length).clamp(max=feats.shape[1])
         mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None]).unsqueeze(-1)
         return feats, frames, mask
+
+    def _power(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram (batch, frames, n_fft // 2 + 1): what self.mel's Spectrogram computes, with its window,
+        but the STFT's real and imaginary parts as a pair rather than a complex tensor, so that the ONNX export
+        (asr.export) can express it."""
+        spec = self.mel.spectrogram
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # return_complex=False is deprecated in favour of complex tensors
+            parts = torch.stft(waveforms, spec.n_fft, spec.hop_length, spec.win_length, spec.window, center=True,
+                               pad_mode="reflect", normalized=False, onesided=True, return_complex=False)
+        return parts.pow(2).sum(-1).transpose(1, 2)
 
     @torch.no_grad()
     def fit_global_stats(self, waveforms: Iterable[torch.Tensor]) -> None:
