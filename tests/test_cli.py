@@ -459,3 +459,17 @@ def test_train_non_mapping_config_with_override(cli, tmp_path):
 
 def test_train_config_not_utf8(cli, tmp_path):
     assert_one_line_error(_train(cli, tmp_path, b"train:\n  out_dir: caf\xe9\n"), "config.yaml")
+
+
+def test_the_asr_package_installs_from_a_distribution_of_its_own_name():
+    """PyPI's `asr` is another project: this one's distribution has a name of its own, which the install, the
+    project file and the README agree on."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    name = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    assert name != "asr"
+    assert name in importlib.metadata.packages_distributions()["asr"]
+    assert f"`{name}`" in (root / "README.md").read_text()
