@@ -20,7 +20,7 @@ from asr.errors import ASRError
 from asr.transcribe import Transcriber, load_model
 
 from .adaptation import AdaptedModels
-from .crowd import STOP, Busy, Crowd
+from .crowd import STOP, Busy, Crowd, limit_malloc_arenas
 from .picture import spectrogram_with_spikes
 from .voice_tab import BUNDLED, MAX_ADAPTED, MINE, VoiceTab
 
@@ -242,8 +242,10 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
 
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """Serve the demo; blocks until interrupted."""
+    limit_malloc_arenas()
     engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)", model)
     engine.warm_up()
+    engine.crowd.trim_when_idle()
     build_app(engine).queue(default_concurrency_limit=8).launch(
         server_name=host, server_port=port, share=share, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
         footer_links=[])

@@ -107,3 +107,27 @@ def test_a_streaming_update_goes_before_uploads_that_waited_longer():
     for t in threads:
         t.join(10)
     assert order == ["update", "upload 1", "upload 2"]
+
+
+def test_the_heap_is_trimmed_once_after_each_busy_spell(monkeypatch):
+    import asr_demo.crowd as crowd_module
+
+    trims = []
+    monkeypatch.setattr(crowd_module, "trim_memory", lambda: trims.append(time.monotonic()))
+    crowd = Crowd()
+    crowd.trim_when_idle(idle_s=0.1)
+    time.sleep(0.3)
+    assert trims == []  # nothing happened yet: nothing to give back
+    with crowd.turn():
+        pass
+    time.sleep(0.4)
+    assert len(trims) == 1
+    time.sleep(0.3)
+    assert len(trims) == 1  # still idle: not again
+
+
+def test_the_allocator_functions_run_on_this_system():
+    from asr_demo.crowd import limit_malloc_arenas, trim_memory
+
+    limit_malloc_arenas(8)  # glibc's calls (a no-op where the C library has none); they must not raise
+    trim_memory()
