@@ -1,7 +1,8 @@
 """asr: a train-your-own speech recognizer (log-mel features, BiLSTM-CTC, greedy and beam search decoding, WER evaluation)."""
 from .errors import ASRError, AudioError, CheckpointError, ConfigError, ManifestError
 
-__all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "DecodeConfig", "ManifestError", "load_model"]
+__all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "DecodeConfig", "ManifestError", "load_model",
+           "written"]
 __version__ = "0.1.0"
 
 
@@ -10,6 +11,13 @@ def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False
     from .transcribe import load_model as _load_model
 
     return _load_model(path, device=device, decoding=decoding, int8=int8)
+
+
+def written(transcript):  # noqa: ANN001, ANN201 - Transcript in and out, lazily imported
+    """The transcript with numbers, years and times as people write them, word times kept (see asr.written)."""
+    from .written import written as _written
+
+    return _written(transcript)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - a lazily imported class

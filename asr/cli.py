@@ -172,6 +172,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     from .writers import render, write_transcript
+    from .written import written
 
     inputs = audio_inputs(args.inputs)
     output_dir = args.output_dir or ("." if args.output_format == "all" else None)
@@ -196,6 +197,8 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
                 progress.write(f"asr transcribe: error: {message}", file=sys.stderr)
                 continue
             result.source = name
+            if not args.raw:
+                result = written(result)
             if output_dir:
                 for path in write_transcript(result, output_dir, args.output_format or "txt", taken=taken):
                     progress.write(f"wrote {path}", file=sys.stderr)
@@ -431,6 +434,9 @@ def transcribe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="txt, json (segments, words with times and confidence), srt, vtt, or all (files); "
                              "printed unless --output-dir is given")
     parser.add_argument("--output-dir", help="write one file per input and format here")
+    parser.add_argument("--raw", action="store_true",
+                        help="the decoder's own text: numbers, years and times in words (default: as people write "
+                             "them, \"25\", \"1984\", \"3:30 p.m.\", word times kept)")
     add_batch_argument(parser)
     add_decoding_arguments(parser)
 

@@ -18,6 +18,7 @@ from asr.decoding import DecodeConfig
 from asr.dictation import Dictation
 from asr.errors import ASRError
 from asr.transcribe import Transcriber, load_model
+from asr.written import written, written_text
 
 from .adaptation import AdaptedModels
 from .crowd import STOP, Busy, Crowd, limit_malloc_arenas
@@ -109,7 +110,7 @@ class Engine:
                 text = state.push(*chunk, decoding=decoding, partial=lagging or not self.crowd.contended())
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return text, state, f"Listening: {state.duration_s:.1f} s heard"
+        return written_text(text), state, f"Listening: {state.duration_s:.1f} s heard"
 
     def stop(self, state: Dictation | None, how: str, hot: str, request: gr.Request) -> tuple[str, None, str]:
         """The microphone stopped: settle what is open and show the whole transcript."""
@@ -122,7 +123,7 @@ class Engine:
                 result = state.finish(decoding)
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return result.text, None, f"Done: {result.duration:.1f} s transcribed"
+        return written(result).text, None, f"Done: {result.duration:.1f} s transcribed"
 
     def _admit(self, request: gr.Request) -> None:
         try:
@@ -152,6 +153,7 @@ class Engine:
             raise gr.Error(str(err), duration=5, print_exception=False) from None
         except ASRError as err:
             raise gr.Error(str(err).replace(path, Path(path).name), print_exception=False) from None
+        result = written(result)
         rows = [[w.word, w.start, w.end, w.confidence] for s in result.segments for w in s.words]
         return result.text, rows, image
 

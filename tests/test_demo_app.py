@@ -51,3 +51,27 @@ def test_a_beam_decoder_is_built_outside_the_lock_that_requests_take(monkeypatch
     engine.ready(GREEDY, "")
     engine.ready(BEAM, "zyzzyva")  # hotwords: another decoder, still built outside the lock
     assert held_while_building == [False, False, False]
+
+
+def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
+    import numpy as np
+
+    from asr.audio import load_audio
+    from asr.corpora.synthetic import Voice, synthesize
+    from asr_demo.app import GREEDY
+
+    wav = tmp_path / "pets.wav"
+    synthesize("i have six cats and twenty five dogs", Voice("espeak-ng", "en-us"), wav)
+    engine = Engine(asr.load_model(), "the bundled model")
+    text, rows, _ = engine.transcribe_upload(str(wav), GREEDY, "")
+    assert text.endswith("and 25 dogs") and [row[0] for row in rows][-3:] == ["and", "25", "dogs"]
+
+    class Request:
+        session_hash = "pets"
+
+    audio = (load_audio(wav) * 32767).astype(np.int16)
+    state, _, _ = engine.start(None, "", Request())
+    for start in range(0, len(audio), 8000):
+        partial, state, _ = engine.stream((16000, audio[start : start + 8000]), state, GREEDY, "", Request())
+    final, _, _ = engine.stop(state, GREEDY, "", Request())
+    assert final.endswith("and 25 dogs") and "twenty" not in partial

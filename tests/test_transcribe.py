@@ -147,3 +147,20 @@ def test_cli_beam_search_with_the_bundled_lm_and_hotwords(tmp_path):
     assert "zorbanix" not in read_word_list(asr.load_model().recommended_decoding.lexicon)
     assert transcribe("--decoder", "beam", "--lm", "none")  # lexicon-free beam search without an LM
     assert transcribe("--hotword", "Zorbanix", "--hotword-weight", "8").endswith("zorbanix")
+
+
+def test_cli_writes_numbers_as_digits_with_the_spoken_words_times_unless_raw(tmp_path):
+    wav = tmp_path / "pets.wav"
+    synthesize("i have six cats and twenty five dogs", VOICE, wav)
+
+    def words(*options: str) -> list[dict]:
+        out = subprocess.run([sys.executable, "-m", "asr.cli", "transcribe", str(wav), "--output-format", "json",
+                              *options], capture_output=True, text=True, check=True).stdout
+        return [w for s in json.loads(out)["segments"] for w in s["words"]]
+
+    written, spoken = words(), words("--raw")
+    assert [w["word"] for w in spoken][-4:] == ["and", "twenty", "five", "dogs"]
+    assert [w["word"] for w in written][-3:] == ["and", "25", "dogs"]
+    number = written[-2]
+    assert (number["start"], number["end"]) == (spoken[-3]["start"], spoken[-2]["end"])
+    assert written[:2] == spoken[:2]  # untouched words keep their times and confidences
