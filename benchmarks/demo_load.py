@@ -4,6 +4,7 @@
     python benchmarks/demo_load.py --url http://127.0.0.1:7860/      # or loads a demo that is already running
     python benchmarks/demo_load.py --clients 8 --dictate-only --adapt-prompts 24   # 8 dictate while a 9th adapts
     python benchmarks/demo_load.py --clients 32 --seconds 120 --adapt-prompts 24   # a crowd: some are told "busy"
+    python benchmarks/demo_load.py --clients 8 --seconds 1800 --timeline 60         # a soak: memory and cache over time
 
 What the visitors do and what is measured: benchmarks/demo_visitors.py. Prints a Markdown block (date, command,
 machine, load, crosstalk, accuracy, server) and the table.
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import common
 from common import argument_parser, facts_block, run_facts, software
 from demo_visitors import SENTENCES, run_load, serve_demo, table
 
@@ -29,18 +31,27 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-class PeakRSS:
-    """A process's largest resident memory, sampled twice a second while in the with block."""
+class ServerWatch:
+    """A process's largest resident memory, sampled twice a second while in the with block; with every_s, also its
+    memory and its cache folder's files every every_s seconds (the soak's timeline)."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
+    def __init__(self, pid: int, cache: Path | None = None, every_s: float = 0.0) -> None:
+        self.pid, self.cache, self.every_s = pid, cache, every_s
+        self.peak, self.timeline = 0.0, []  # timeline: (seconds, RSS MB, files, MB)
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        began = next_at = time.monotonic()
         while not self._done.wait(0.5):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            rss = rss_mb(self.pid)
+            self.peak = max(self.peak, rss)
+            if self.every_s and time.monotonic() >= next_at:
+                files, megabytes = folder_mb(self.cache) if self.cache else (0, 0.0)
+                self.timeline.append((time.monotonic() - began, rss, files, megabytes))
+                next_at += self.every_s
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> "ServerWatch":
         self._thread.start()
         return self
 
@@ -71,6 +82,8 @@ def main() -> None:
                         help="one more visitor keeps this many prompt recordings and adapts meanwhile; the others "
                              "stop when it is done")
     parser.add_argument("--adapt-steps", type=int, default=120, help="the adapting visitor's step budget")
+    parser.add_argument("--timeline", type=float, default=0.0,
+                        help="every this many seconds, note the server's memory and cache (a soak's timeline)")
     parser.add_argument("--settle", type=float, default=30.0,
                         help="seconds to wait after the visitors leave before measuring the server's memory again")
     args = parser.parse_args()
@@ -85,7 +98,8 @@ def main() -> None:
                 (tmp / "gradio").mkdir()
                 url, server = stack.enter_context(serve_demo(tmp / "demo.log", temp_dir=tmp / "gradio"))
                 rss_before, server_cpu = rss_mb(server.pid), cpu_s(server.pid)
-            with PeakRSS(server.pid if server is not None else os.getpid()) as peak:
+            with ServerWatch(server.pid if server is not None else os.getpid(),
+                             tmp / "gradio" if server is not None else None, args.timeline) as peak:
                 results, adapter = run_load(url, args.clients, args.seconds, tmp, args.dictate_only,
                                             args.adapt_prompts, args.adapt_steps)
             if server is not None:
@@ -117,6 +131,11 @@ def main() -> None:
     print("\n" + facts_block(facts))
     print()
     print(table(results))
+    if peak.timeline:
+        print()
+        print(common.table(["minutes", "server RSS (MB)", "cache files", "cache MB"],
+                           [[f"{t / 60:.1f}", f"{rss:.0f}", str(files), f"{mb:.1f}"]
+                            for t, rss, files, mb in peak.timeline], "rrrr"))
     for kind, messages in results.errors.items():
         for message in sorted(set(messages)):
             print(f"\n{kind} error ({messages.count(message)}x): {message}")

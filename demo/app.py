@@ -36,8 +36,9 @@ STREAM_EVERY_S = 0.5  # partial text twice a second; each update re-decodes at m
 PARTIAL_LAG_S = 2.0
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
 # Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
-# 48 kHz chunks): every 10 minutes, delete those over an hour old, or a long-running demo fills its disk.
-CACHE_SWEEP_S, CACHE_MAX_AGE_S = 600, 3600
+# 48 kHz chunks): every 5 minutes, delete those over 10 minutes old, or a busy demo fills its disk (16 people
+# dictating leave about 6 GB an hour).
+CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 600
 
 
 class Engine:
