@@ -87,8 +87,15 @@ class Crowd:
             ticket = (priority, next(self._tickets))
             heapq.heappush(self._waiting, ticket)
             self._queued += 1
-            while self._busy or self._waiting[0] != ticket:
-                self._turns.wait()
+            try:
+                while self._busy or self._waiting[0] != ticket:
+                    self._turns.wait()
+            except BaseException:  # interrupted while waiting: leave the queue, or everyone behind waits forever
+                self._waiting.remove(ticket)
+                heapq.heapify(self._waiting)
+                self._queued -= 1
+                self._turns.notify_all()
+                raise
             heapq.heappop(self._waiting)
             self._busy = True
         try:
