@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +38,7 @@ PARTIAL_LAG_S = 2.0
 GREEDY, BEAM = "greedy (fastest)", "beam search + language model"
 # Gradio keeps every upload, microphone chunk and picture in its cache (a minute of dictation leaves about 6 MB of
 # 48 kHz chunks): every 5 minutes, delete those over 10 minutes old, or a busy demo fills its disk (16 people
-# dictating leave about 6 GB an hour).
+# dictating leave about 6 GB an hour). sweep_cache does it, not Gradio's delete_cache (see there).
 CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 600
 
 
@@ -182,6 +183,39 @@ def model_summary(metadata: dict) -> str:
     return "It carries no description."
 
 
+def sweep_cache(app: gr.Blocks, max_age_s: float) -> int:
+    """Delete the app's cached files older than max_age_s (by ctime, as Gradio ages them) but those its components
+    keep (the examples); returns how many. What Gradio's delete_cache does, over copies of its sets of files:
+    Gradio 6.31 iterates the live sets, which a busy server's uploads change meanwhile, and its sweeping task dies
+    at the first such change ("Set changed size during iteration"), after which nothing is ever deleted (a
+    30-minute soak of 8 visitors left 25,000 files, 1.2 GB)."""
+    keep = set().union(*(getattr(block, "keep_in_cache", set()) for block in list(app.blocks.values())))
+    now, deleted = time.time(), 0
+    for files in list(app.temp_file_sets):
+        for name in list(files):
+            try:
+                if name not in keep and now - os.lstat(name).st_ctime > max_age_s:
+                    os.remove(name)
+                    deleted += 1
+                    files.discard(name)
+            except FileNotFoundError:
+                files.discard(name)
+    return deleted
+
+
+def start_cache_sweeps(app: gr.Blocks) -> threading.Thread:
+    """sweep_cache every CACHE_SWEEP_S in a daemon thread, for files over CACHE_MAX_AGE_S old."""
+    def sweep() -> None:
+        while True:
+            time.sleep(CACHE_SWEEP_S)
+            sweep_cache(app, CACHE_MAX_AGE_S)
+
+    thread = threading.Thread(target=sweep, name="cache-sweep", daemon=True)
+    thread.start()
+    atexit.register(sweep_cache, app, -1.0)  # and all of them at exit, as Gradio's delete_cache would
+    return thread
+
+
 def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
     """The page. voices_root: where sessions keep their recordings and adapted models (default: a temporary folder
     deleted at exit)."""
@@ -189,7 +223,7 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
         voices_root = Path(tempfile.mkdtemp(prefix="asr-demo-voices-", dir=os.environ.get("ASR_DEMO_VOICES_DIR")))
         atexit.register(shutil.rmtree, voices_root, True)
     voice = VoiceTab(engine.model_path, engine.transcriber, engine.adapted, voices_root)
-    with gr.Blocks(title="asr: live dictation", delete_cache=(CACHE_SWEEP_S, CACHE_MAX_AGE_S)) as app:
+    with gr.Blocks(title="asr: live dictation") as app:
         gr.Markdown("# asr — live dictation\nPress **Record**, speak, and watch the words appear. "
                     "Or upload a recording in the second tab, or teach the model your voice in the third.")
         gr.Markdown(engine.describe(), elem_id="model-info")
@@ -211,7 +245,7 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
             examples = sorted(EXAMPLES_DIR.glob("*.wav"))
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Examples (unseen synthetic voices)")
-                # The cache sweep (delete_cache above) would delete the examples' cached copies too (Gradio 6.31).
+                # The cache sweep would delete the examples' cached copies too.
                 upload.keep_in_cache.update(upload.temp_files)
             text = gr.Textbox(label="Transcript", lines=4, elem_id="upload-transcript", interactive=False)
             words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "confidence"], label="Words",
@@ -240,6 +274,7 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
             voice.forget(request)
 
         app.unload(forget)
+    start_cache_sweeps(app)
     return app
 
 

@@ -75,3 +75,33 @@ def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
         partial, state, _ = engine.stream((16000, audio[start : start + 8000]), state, GREEDY, "", Request())
     final, _, _ = engine.stop(state, GREEDY, "", Request())
     assert final.endswith("and 25 dogs") and "twenty" not in partial
+
+
+def test_the_cache_sweep_deletes_old_files_while_uploads_keep_arriving(tmp_path):
+    import threading
+
+    import gradio as gr
+
+    from asr_demo.app import sweep_cache
+
+    with gr.Blocks() as app:
+        kept = gr.Audio()
+    old = [tmp_path / f"chunk-{i}.wav" for i in range(3000)]
+    for path in old:
+        path.write_bytes(b"RIFF")
+    app.upload_file_set.update(map(str, old))
+    kept.keep_in_cache.add(str(old[0]))  # an example the page offers: never swept
+    arriving, stop = iter(range(10**9)), threading.Event()
+
+    def uploads() -> None:  # what a busy server's upload route does meanwhile (Gradio's own sweep dies of it)
+        while not stop.is_set():
+            app.upload_file_set.add(str(tmp_path / f"new-{next(arriving)}.wav"))
+
+    thread = threading.Thread(target=uploads)
+    thread.start()
+    try:
+        deleted = sweep_cache(app, max_age_s=0.0)
+    finally:
+        stop.set()
+        thread.join()
+    assert deleted == 2999 and [p.name for p in tmp_path.iterdir()] == ["chunk-0.wav"]
