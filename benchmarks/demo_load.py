@@ -99,7 +99,7 @@ def main() -> None:
                 url, server = stack.enter_context(serve_demo(tmp / "demo.log", temp_dir=tmp / "gradio"))
                 rss_before, server_cpu = rss_mb(server.pid), cpu_s(server.pid)
             with ServerWatch(server.pid if server is not None else os.getpid(),
-                             tmp / "gradio" if server is not None else None, args.timeline) as peak:
+                             tmp / "gradio" if server is not None else None, args.timeline) as watch:
                 results, adapter = run_load(url, args.clients, args.seconds, tmp, args.dictate_only,
                                             args.adapt_prompts, args.adapt_steps)
             if server is not None:
@@ -123,7 +123,7 @@ def main() -> None:
         cpu += f", the server {server_cpu / results.wall_s:.2f}"
     facts.append(("CPU", f"{cpu} (of {os.cpu_count()})"))
     if server is not None:
-        facts.append(("server", f"RSS {rss_before:.0f} MB after start, peak {peak.peak:.0f} MB, {rss_end:.0f} MB "
+        facts.append(("server", f"RSS {rss_before:.0f} MB after start, peak {watch.peak:.0f} MB, {rss_end:.0f} MB "
                                 f"when the visitors left, {rss_after:.0f} MB {args.settle:.0f} s later; {files} files "
                                 f"({megabytes:.1f} MB) left in its Gradio cache"))
     if adapter is not None:
@@ -131,11 +131,11 @@ def main() -> None:
     print("\n" + facts_block(facts))
     print()
     print(table(results))
-    if peak.timeline:
+    if watch.timeline:
         print()
         print(common.table(["minutes", "server RSS (MB)", "cache files", "cache MB"],
                            [[f"{t / 60:.1f}", f"{rss:.0f}", str(files), f"{mb:.1f}"]
-                            for t, rss, files, mb in peak.timeline], "rrrr"))
+                            for t, rss, files, mb in watch.timeline], "rrrr"))
     for kind, messages in results.errors.items():
         for message in sorted(set(messages)):
             print(f"\n{kind} error ({messages.count(message)}x): {message}")

@@ -19,6 +19,7 @@ import torch
 
 import asr
 from asr.audio import load_audio
+from asr.decoding import GreedyDecoder, decode
 from asr.evaluate import score
 from asr.export import export_onnx
 from asr.manifest import entry_audio, read_manifest
@@ -26,12 +27,6 @@ from asr.model import quantize_int8
 from asr.text import normalize
 
 from common import argument_parser, facts_block, run_facts, software, table
-
-
-def greedy_text(log_probs: np.ndarray, tokens: list[str], blank: int) -> str:
-    best = log_probs.argmax(-1)
-    kept = [t for i, t in enumerate(best) if t != blank and (i == 0 or t != best[i - 1])]
-    return " ".join("".join(tokens[t] for t in kept).split())
 
 
 def main() -> None:
@@ -48,7 +43,7 @@ def main() -> None:
     audios = [load_audio(entry_audio(entry)) for entry in entries]
     references = [normalize(entry["text"]) for entry in entries]
     seconds = sum(len(a) for a in audios) / transcriber.sample_rate
-    tokens, blank = transcriber.vocab.tokens, transcriber.vocab.blank_id
+    greedy = GreedyDecoder(transcriber.vocab)
 
     def torch_run(network: torch.nn.Module):  # noqa: ANN202
         def run(audio: np.ndarray) -> np.ndarray:
@@ -77,7 +72,8 @@ def main() -> None:
             began = time.perf_counter()
             outputs = [run(audio) for audio in audios]
             elapsed = time.perf_counter() - began
-            report = score(references, [greedy_text(lp, tokens, blank) for lp in outputs])
+            report = score(references, [decode(greedy, torch.from_numpy(lp)[None], torch.tensor([len(lp)]))[0]
+                                        for lp in outputs])
             size = f"{sizes[weights]:.1f}" if runtime == "onnxruntime" else ""
             rows.append([runtime, weights, f"{elapsed / seconds:.4f}", f"{report.wer:.2%}", f"{report.cer:.2%}", size])
     facts = [*run_facts(), ("software", software("torch", "onnxruntime")),

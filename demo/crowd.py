@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import heapq
 import itertools
 import os
@@ -28,8 +29,10 @@ BUSY = "The demo is busy ({what}): try again in a moment."
 UPDATE, STOP, UPLOAD = 0, 1, 2  # the priorities of requests for the model, most urgent first
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
-    """glibc, whose allocator the two functions below tune; None elsewhere (they then do nothing)."""
+    """glibc, whose allocator the two functions below tune; None elsewhere (they then do nothing). Looked up once:
+    find_library runs ldconfig."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
