@@ -6,11 +6,12 @@ __all__ = ["ASRError", "AudioError", "CheckpointError", "ConfigError", "DecodeCo
 __version__ = "0.1.0"
 
 
-def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False):
+def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False, runtime: str = "auto",
+               threads=None):
     """Load a trained model for transcription (see asr.transcribe.load_model)."""
     from .transcribe import load_model as _load_model
 
-    return _load_model(path, device=device, decoding=decoding, int8=int8)
+    return _load_model(path, device=device, decoding=decoding, int8=int8, runtime=runtime, threads=threads)
 
 
 def written(transcript):  # noqa: ANN001, ANN201 - Transcript in and out, lazily imported

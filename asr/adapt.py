@@ -30,8 +30,7 @@ from torch.nn import functional as F
 from .audio import SAMPLE_RATE, load_audio
 from .augment import AugmentConfig, WaveformAugment
 from .batching import length_buckets
-from .checkpoint import (PRETRAINED_DIR, RELEASE_CONFIG, TrainedModel, build_model, load_trained, save_release,
-                         zip_release)
+from .checkpoint import TrainedModel, build_model, load_trained, save_release
 from .corpora.layouts import audio_folder
 from .data import collate
 from .decoding import DecodeConfig, Decoder, GreedyDecoder, build_decoder, ids_to_text
@@ -39,7 +38,9 @@ from .errors import ASRError, AudioError, ConfigError, ManifestError
 from .evaluate import score
 from .features import LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import entry_audio, read_manifest
-from .model import batched_outputs
+from .model import TorchNetwork
+from .network import batched_outputs
+from .release import PRETRAINED_DIR, RELEASE_CONFIG, zip_release
 from .text import Vocabulary, normalize
 from .train import TrainConfig, apply_gradients, build_optimizer, forward_loss
 
@@ -208,7 +209,8 @@ def load_recordings(entries: list[dict[str, Any]], vocab: Vocabulary, minutes_ma
 def utterance_losses(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, recordings: list[Recording]
                      ) -> tuple[list[float], list[torch.Tensor]]:
     """Each recording's CTC loss per character (inf when its transcript cannot fit its frames) and log-probs."""
-    outputs = batched_outputs(features, model, [r.audio for r in recordings], torch.device("cpu"), 60 * SAMPLE_RATE)
+    outputs = [torch.from_numpy(log_probs) for log_probs in batched_outputs(
+        TorchNetwork(features, model, "cpu"), [r.audio for r in recordings], 60 * SAMPLE_RATE)]
     losses = []
     for recording, log_probs in zip(recordings, outputs):
         target = torch.tensor(vocab.encode(recording.text))
@@ -245,7 +247,7 @@ def held_out_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary,
     references = [r.text for r in recordings]
 
     def wer(decoder: Decoder) -> float:
-        hypotheses = [ids_to_text(vocab, decoder.decode_ids(lp[None], torch.tensor([len(lp)]))[0]) for lp in outputs]
+        hypotheses = [ids_to_text(vocab, decoder.decode_ids(lp[None], [len(lp)])[0]) for lp in outputs]
         return score(references, hypotheses).wer
 
     return Scores(float(np.mean(losses)), wer(GreedyDecoder(vocab)), wer(beam) if beam is not None else None)

@@ -6,21 +6,37 @@ and pad batches the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
-def pad(sequences: Sequence[Any], dtype: torch.dtype = torch.float32,
+def pad(sequences: Sequence[Any], dtype: torch.dtype | None = None,
         device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """1-D sequences (tensors, arrays or lists) -> zero-padded (batch, longest) tensor and the (batch,) lengths.
+    """1-D sequences (tensors, arrays or lists) -> zero-padded (batch, longest) tensor (float32 unless dtype says
+    otherwise) and the (batch,) lengths.
 
     At least one column even when every sequence is empty (CTC targets of empty transcripts still need one).
     """
+    import torch  # here, so that onnxruntime transcription (pad_arrays, length_buckets) runs without PyTorch
+
+    dtype = dtype or torch.float32
     lengths = torch.tensor([len(s) for s in sequences])
     padded = torch.zeros(len(sequences), max(int(lengths.max()), 1), dtype=dtype, device=device)
     for row, sequence in enumerate(sequences):
         padded[row, : len(sequence)] = torch.as_tensor(sequence, dtype=dtype)
+    return padded, lengths
+
+
+def pad_arrays(sequences: Sequence[np.ndarray], dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """pad for numpy: 1-D arrays -> zero-padded (batch, longest) array and (batch,) int64 lengths."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    padded = np.zeros((len(sequences), max(int(lengths.max(initial=0)), 1)), dtype)
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = sequence
     return padded, lengths
 
 

@@ -7,13 +7,10 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,19 +20,13 @@ from .config import from_dict, to_dict
 from .errors import CheckpointError, ConfigError
 from .features import FeatureConfig, LogMel
 from .model import BiLSTMCTC, ModelConfig
+from .release import (RELEASE_CONFIG, RELEASE_FORMAT, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_ONNX,
+                      RELEASE_ONNX_INFO, RELEASE_WEIGHTS, ReleaseDecoding, is_release, read_release_config,
+                      release_decoding, unzip_release)
 from .text import DEFAULT_CHARS, Vocabulary
 
 FORMAT = "asr-checkpoint-v2"  # v1 plus "sha256", the checksum of everything else (see checksum)
 LEGACY_FORMAT = "asr-checkpoint-v1"  # no checksum: still loaded, unverified, so that earlier runs stay usable
-RELEASE_FORMAT = "asr-release-v1"
-RELEASE_WEIGHTS = "model.safetensors"
-RELEASE_CONFIG = "config.json"
-RELEASE_LM = "lm.arpa.gz"  # an ARPA language model, gzip-compressed
-RELEASE_LM_BINARY = "lm.bin"  # or one in KenLM's binary format, with its lexicon
-RELEASE_LEXICON = "lexicon.txt"
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a release
-# Where zipped releases (`asr transcribe --model my-voice.zip`) are unpacked: beam search reads the LM from a file.
-RELEASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "releases"
 LAST = "last.pt"  # the checkpoint a training run resumes from; the one before it is kept as last.prev.pt
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message is decorated with terminal bold
 
@@ -62,22 +53,6 @@ class ModelSpec:
 
     def to_config(self) -> dict[str, Any]:
         return {"model": to_dict(self.model), "features": to_dict(self.features), "vocab": list(self.vocab)}
-
-
-@dataclass(frozen=True)
-class ReleaseDecoding:
-    """A release's recommended beam search: its language model and lexicon (file names inside the release folder,
-    absolute paths once loaded) and the settings tuned for them (None: DecodeConfig's default)."""
-
-    lm: str
-    lexicon: str | None = None
-    lm_weight: float | None = None
-    word_score: float | None = None
-    beam_size: int | None = None
-
-    def settings(self) -> dict[str, Any]:
-        """The DecodeConfig fields it sets: DecodeConfig(method="beam", **decoding.settings())."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -263,7 +238,8 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
     return {"config": last["config"], "model": model, "features": last["features"], "state": state}
 
 
-def save_release(out_dir: str | os.PathLike[str], trained: TrainedModel, dtype: torch.dtype = torch.float16) -> Path:
+def save_release(out_dir: str | os.PathLike[str], trained: TrainedModel, dtype: torch.dtype = torch.float16,
+                 onnx: str | None = None) -> Path:
     """Write a trained network as a release: safetensors weights (no pickle) + its spec and metadata as JSON.
 
     Weights are stored in `dtype` (half precision halves the download and loses no accuracy for inference);
@@ -271,14 +247,20 @@ def save_release(out_dir: str | os.PathLike[str], trained: TrainedModel, dtype: 
     trained.decoding, when set, is copied in as the release's recommended beam search: its language model, an ARPA
     file (gzip-compressed, as RELEASE_LM) or a KenLM binary (as RELEASE_LM_BINARY, which needs its lexicon), and
     the lexicon, the words beam search may output (RELEASE_LEXICON), with the settings tuned for them.
+    onnx ("int8" or "fp32"): also the network exported for onnxruntime (RELEASE_ONNX), from the stored weights, so
+    that CPU transcription can run without PyTorch; any ONNX file of an earlier release in the folder goes.
     """
+    if onnx not in (None, "int8", "fp32"):
+        raise ConfigError(f"onnx must be int8 or fp32, not {onnx!r}")
     from safetensors.torch import save_file
 
     from .decoding.lm import is_kenlm_binary
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, features, _ = build_model(trained)  # validates the model before anything is written
+    model, features, vocab = build_model(trained)  # validates the model before anything is written
+    for name in (RELEASE_ONNX, RELEASE_ONNX_INFO):  # an earlier release's network must never outlive its weights
+        (out_dir / name).unlink(missing_ok=True)
     tensors = {f"model.{k}": v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
     tensors |= {f"features.{k}": v for k, v in features.state_dict().items()}
     release = {"format": RELEASE_FORMAT, **trained.spec.to_config(), "metadata": trained.metadata}
@@ -303,6 +285,13 @@ def save_release(out_dir: str | os.PathLike[str], trained: TrainedModel, dtype: 
         os.chmod(tmp, 0o644)  # safetensors creates its file readable by its owner only; a release is for everyone
     with atomic_open(out_dir / RELEASE_CONFIG) as f:
         f.write(json.dumps(release, indent=2) + "\n")
+    if onnx is not None:
+        from .export import export_onnx
+
+        # The weights as the release stores them, so that both runtimes run the same network.
+        model.load_state_dict({k: v.to(dtype).float() if v.is_floating_point() else v
+                               for k, v in model.state_dict().items()})
+        export_onnx(features, model, vocab, out_dir / RELEASE_ONNX, int8=onnx == "int8")
     for name in {RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON} - set(release.get("decoding", {}).values()):
         (out_dir / name).unlink(missing_ok=True)  # left by an earlier release in this folder, now not part of it
     return out_dir
@@ -312,60 +301,6 @@ def _write_into(folder: Path, name: str, data: bytes) -> None:
     """Write a release file atomically (its source may be that very file, so the data is read first)."""
     with atomic_open(folder / name, "wb") as f:
         f.write(data)
-
-
-def is_release(path: str | os.PathLike[str]) -> bool:
-    return (Path(path) / RELEASE_CONFIG).is_file()
-
-
-RELEASE_FILES = (RELEASE_WEIGHTS, RELEASE_CONFIG, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
-
-
-def zip_release(folder: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Write a release folder as a zip holding one folder named like the zip (unzipped, it is a release folder);
-    the files are stored, not compressed: weights and KenLM binaries hardly compress."""
-    folder, out = Path(folder), Path(out)
-    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-        for name in RELEASE_FILES:
-            if (folder / name).is_file():
-                archive.write(folder / name, f"{out.stem}/{name}")
-    os.chmod(out, 0o644)
-    return out
-
-
-def unzip_release(path: str | os.PathLike[str]) -> Path:
-    """The release folder a zip of one (zip_release) unpacks to, in the user's cache, keyed by the zip's content:
-    unpacked once, then reused. Only the release's own file names are taken, so a crafted zip writes nothing else."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    folder = RELEASE_CACHE / digest.hexdigest()[:32]
-    if is_release(folder):
-        return folder
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {PurePosixPath(m).name: m for m in archive.namelist() if PurePosixPath(m).name in RELEASE_FILES
-                       and len(PurePosixPath(m).parts) <= 2}
-            if RELEASE_CONFIG not in members:
-                raise CheckpointError(f"{path}: not a zipped model release (no {RELEASE_CONFIG} in it)")
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".unzip-", dir=folder.parent))
-            try:
-                for name, member in members.items():
-                    with archive.open(member) as source, open(tmp / name, "wb") as target:
-                        shutil.copyfileobj(source, target)
-                try:
-                    tmp.rename(folder)  # whole or not at all
-                except OSError:
-                    if not is_release(folder):  # else another process unpacked the same zip meanwhile
-                        raise
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable zip of a model release ({err})") from None
-    return folder
 
 
 def load_trained(path: str | os.PathLike[str]) -> TrainedModel:
@@ -385,12 +320,7 @@ def load_release(folder: str | os.PathLike[str]) -> TrainedModel:
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    try:
-        release = json.loads((folder / RELEASE_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{folder / RELEASE_CONFIG}: not a readable model config ({err})") from None
-    if not isinstance(release, dict) or release.get("format") != RELEASE_FORMAT:
-        raise CheckpointError(f"{folder / RELEASE_CONFIG}: not an asr model config (format {RELEASE_FORMAT} expected)")
+    release = read_release_config(folder)
     try:
         tensors = load_file(str(folder / RELEASE_WEIGHTS))
     except (OSError, SafetensorError) as err:
@@ -401,18 +331,6 @@ def load_release(folder: str | os.PathLike[str]) -> TrainedModel:
         if part in parts:
             parts[part][name] = value.float() if value.is_floating_point() else value
     where = str(folder / RELEASE_CONFIG)
-    decoding = None
-    if isinstance(release.get("decoding"), dict):
-        settings = dict(release["decoding"])
-        for key, what in (("lm", "language model"), ("lexicon", "lexicon")):
-            if key in settings or key == "lm":
-                path = folder / str(settings.get(key, ""))
-                if not path.is_file():
-                    raise CheckpointError(f"{where}: its {what} {path.name} is missing")
-                settings[key] = str(path)
-        try:
-            decoding = ReleaseDecoding(**settings)
-        except TypeError as err:
-            raise CheckpointError(f"{where}: unknown decoding settings ({err})") from None
+    decoding = release_decoding(folder, release)
     return TrainedModel(ModelSpec.from_config(release, where), parts["model"], parts["features"], folder,
                         dict(release.get("metadata") or {}), decoding)

@@ -42,17 +42,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"finished at step {state.step}; checkpoints in {trainer.out_dir}")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Which model, where it runs and how fast: shared by transcribe, evaluate and tune-lm."""
-    parser.add_argument("--model", help="release folder, checkpoint file or run folder (default: the bundled model)")
+def add_model_arguments(parser: argparse.ArgumentParser, runtimes: bool = True) -> None:
+    """Which model, where it runs and how fast: shared by transcribe, evaluate, tune-lm and export."""
+    parser.add_argument("--model", help="release folder, checkpoint file, run folder or exported .onnx file "
+                                        "(default: the bundled model)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--int8", action="store_true", help="8-bit LSTM and linear weights: faster on CPUs")
-    parser.add_argument("--threads", type=int, help="CPU threads for the network (default: PyTorch's choice)")
+    parser.add_argument("--threads", type=int, help="CPU threads for the network (default: the runtime's choice)")
+    if runtimes:
+        parser.add_argument("--runtime", choices=("auto", "torch", "onnx"), default="auto",
+                            help="onnx: onnxruntime on the CPU, without PyTorch (a release's model.onnx, e.g. the "
+                                 "bundled model's, or an .onnx file); torch: PyTorch (checkpoints, GPUs, --int8); "
+                                 "auto (default): onnx where the model has it and --device is cpu, else torch")
 
 
 def add_batch_argument(parser: argparse.ArgumentParser) -> None:
     """How much audio the network takes at once: shared by transcribe, evaluate and tune-lm."""
-    from .model import BATCH_SECONDS
+    from .network import BATCH_SECONDS
 
     parser.add_argument("--batch-seconds", type=float, default=BATCH_SECONDS,
                         help="padded audio seconds per network batch")
@@ -60,16 +66,13 @@ def add_batch_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_transcriber(args: argparse.Namespace, decode: bool = True):  # noqa: ANN201 - Transcriber, lazily imported
     """The model the options name, decoding as they ask by default (decode=False: greedy)."""
-    import torch
-
     from .errors import ConfigError
     from .transcribe import load_model
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    transcriber = load_model(args.model, device=args.device, int8=args.int8)
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    transcriber = load_model(args.model, device=args.device, int8=args.int8,
+                             runtime=getattr(args, "runtime", "torch"), threads=args.threads)
     if decode:
         transcriber.decoding = decoding_config(args, transcriber.recommended_decoding)
         transcriber.decoder()  # built now, so a bad LM or lexicon is reported before any audio is read
@@ -276,10 +279,12 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.format == "onnx":
         # onnxruntime quantizes the ONNX graph itself; torch's int8 modules have no ONNX form.
         transcriber = load_transcriber(argparse.Namespace(**{**vars(args), "int8": False}), decode=False)
-        path = export_onnx(transcriber.features, transcriber.model, transcriber.vocab, args.out, int8=args.int8)
+        network = transcriber.network
+        path = export_onnx(network.features, network.model, transcriber.vocab, args.out, int8=args.int8)
     else:
         transcriber = load_transcriber(args, decode=False)
-        path = export_torchscript(transcriber.features, transcriber.model, transcriber.vocab, args.out)
+        network = transcriber.network
+        path = export_torchscript(network.features, network.model, transcriber.vocab, args.out)
     kind = {"onnx": "ONNX", "torchscript": "TorchScript"}[args.format] + (", int8" if args.int8 else "")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {kind}) and {path}.json (tokens, frame rate)")
 
@@ -338,10 +343,11 @@ def cmd_package(args: argparse.Namespace) -> None:
 
     import torch
 
-    from .checkpoint import (RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_WEIGHTS,
-                             ReleaseDecoding, load_trained, save_release)
+    from .checkpoint import load_trained, save_release
     from .errors import ConfigError
     from .evaluate import read_tuned
+    from .release import (RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM, RELEASE_LM_BINARY, RELEASE_ONNX,
+                          RELEASE_WEIGHTS, ReleaseDecoding)
 
     trained = load_trained(args.checkpoint)  # a release is re-packaged (e.g. to add an LM) keeping its metadata
     metadata = trained.metadata | ({} if args.description is None else {"description": args.description})
@@ -352,10 +358,10 @@ def cmd_package(args: argparse.Namespace) -> None:
         raise ConfigError("--tuned gives the LM weight and the word score: leave out --lm-weight and --word-score")
     given = read_tuned(args.tuned) if args.tuned else {"lm_weight": args.lm_weight, "word_score": args.word_score}
     decoding = None if args.lm is None else ReleaseDecoding(args.lm, args.lexicon, **given, beam_size=args.beam_size)
-    out = save_release(args.out, replace(trained, metadata=metadata, decoding=decoding), dtype)
+    out = save_release(args.out, replace(trained, metadata=metadata, decoding=decoding), dtype, onnx=args.onnx)
     size_mb = (out / RELEASE_WEIGHTS).stat().st_size / 1e6
     shipped = [out / name for name in (RELEASE_LM, RELEASE_LM_BINARY, RELEASE_LEXICON)
-               if args.lm and (out / name).exists()]
+               if args.lm and (out / name).exists()] + ([out / RELEASE_ONNX] if args.onnx else [])
     print(f"wrote {out / RELEASE_WEIGHTS} ({size_mb:.1f} MB, {args.dtype}) and {out / RELEASE_CONFIG}"
           + (f", with {' and '.join(map(str, shipped))}" if shipped else ""))
 
@@ -474,7 +480,7 @@ def demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def export_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
+    add_model_arguments(parser, runtimes=False)
     parser.add_argument("--out", required=True,
                         help="the .pt or .onnx file to write (a .json with the tokens goes beside it)")
     parser.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
@@ -516,6 +522,9 @@ def package_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint file, run folder (its best.pt), or a release to re-package")
     parser.add_argument("--out", required=True, help="folder for model.safetensors and config.json")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="weight precision")
+    parser.add_argument("--onnx", choices=["int8", "fp32"],
+                        help="also write the network for onnxruntime (model.onnx, its weights int8 or fp32): "
+                             "asr transcribe then runs it on CPUs without PyTorch, faster and leaner")
     parser.add_argument("--lm", help="an LM to ship with the model for beam search (see asr tune-lm): ARPA, or "
                                      "KenLM binary with --lexicon")
     parser.add_argument("--lexicon", help="with --lm: the words beam search may output, one per line")

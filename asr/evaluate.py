@@ -14,7 +14,7 @@ from .atomic import atomic_open
 from .decoding import DecodeConfig, build_decoder, decode
 from .errors import ConfigError
 from .manifest import entry_audio
-from .model import BATCH_SECONDS
+from .network import BATCH_SECONDS
 from .text import normalize
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def grid_search(transcriber: "Transcriber", entries: list[dict[str, Any]], confi
         for word_score in word_scores:
             setting = replace(config, method="beam", lm_weight=lm_weight, word_score=word_score)
             decoder = build_decoder(transcriber.vocab, setting)
-            hypotheses = [decode(decoder, log_probs[None], log_probs.new_tensor([len(log_probs)]).long())[0]
+            hypotheses = [decode(decoder, log_probs[None], [len(log_probs)])[0]
                           for log_probs in outputs]
             yield setting, score(references, hypotheses, paths, entries)
 

@@ -8,13 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import AudioSource, load_audio
-from .batching import length_buckets, pad
+from .batching import pad
+from .config import resolve_device
 from .errors import ConfigError
 from .features import LogMel
-
-# Audio seconds (padded) per network batch when transcribing or scoring, unless the caller says otherwise.
-BATCH_SECONDS = 120.0
 
 
 @dataclass
@@ -125,39 +122,23 @@ class BiLSTMCTC(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-@torch.inference_mode()
-def network_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame log-probabilities (batch, frames, vocab) on the CPU and valid frame counts of 16 kHz waveforms,
-    run as one padded batch on `device`."""
-    batch, lengths = pad(waveforms)
-    feats, frames = features(batch.to(device), lengths.to(device))
-    log_probs, out_lengths = model(feats, frames)
-    return log_probs.float().cpu(), out_lengths.cpu()
+class TorchNetwork:
+    """Log-mel features and a network in PyTorch on `device`, as an asr.network.Network. Takes the modules as they
+    are (mode, device): callers that transcribe hand them over in eval mode on `device`."""
 
+    def __init__(self, features: LogMel, model: nn.Module, device: torch.device | str = "cpu") -> None:
+        self.features, self.model = features, model
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.sample_rate = features.config.sample_rate
+        # Seconds per output frame: the feature hop times the model's subsampling.
+        self.frame_s = features.config.hop_length * model.subsampling.factor / self.sample_rate
 
-def batched_outputs(features: LogMel, model: nn.Module, waveforms: Sequence[np.ndarray], device: torch.device,
-                    max_batch_samples: float) -> list[torch.Tensor]:
-    """The valid log-probabilities (frames, vocab) of each waveform, in input order, batching similar lengths so
-    that each padded batch holds at most max_batch_samples (a longer waveform goes alone)."""
-    outputs: list[torch.Tensor] = [torch.empty(0)] * len(waveforms)
-    for chunk in length_buckets([len(w) for w in waveforms], max_batch_samples):
-        log_probs, lengths = network_outputs(features, model, [waveforms[i] for i in chunk], device)
-        for row, i in enumerate(chunk):
-            outputs[i] = log_probs[row, : int(lengths[row])]
-    return outputs
-
-
-def outputs_of_files(features: LogMel, model: nn.Module, sources: Sequence[AudioSource],
-                     device: torch.device, max_batch_samples: float, files_per_group: int = 256) -> list[torch.Tensor]:
-    """batched_outputs of audio files (or spans of them), each decoded whole, reading a group of files at a time
-    (bounded memory)."""
-    outputs: list[torch.Tensor] = []
-    for start in range(0, len(sources), files_per_group):
-        waveforms = [load_audio(source, target_rate=features.config.sample_rate)
-                     for source in sources[start : start + files_per_group]]
-        outputs.extend(batched_outputs(features, model, waveforms, device, max_batch_samples))
-    return outputs
+    @torch.inference_mode()
+    def __call__(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        batch, lengths = pad(waveforms)
+        feats, frames = self.features(batch.to(self.device), lengths.to(self.device))
+        log_probs, out_lengths = self.model(feats, frames)
+        return log_probs.float().cpu().numpy(), out_lengths.cpu().numpy()
 
 
 def quantize_int8(model: BiLSTMCTC) -> nn.Module:

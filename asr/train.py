@@ -30,8 +30,7 @@ from tqdm import tqdm
 from . import distributed
 from .audio import load_audio
 from .augment import AugmentConfig, WaveformAugment
-from .checkpoint import (LAST, PRETRAINED_DIR, ModelSpec, check_compatible, load_checkpoint, load_latest,
-                         load_trained, save_checkpoint)
+from .checkpoint import LAST, ModelSpec, check_compatible, load_checkpoint, load_latest, load_trained, save_checkpoint
 from .config import to_dict
 from .data import Batch, BucketBatchSampler, SpeechDataset, collate
 from .decoding import GreedyDecoder, ids_to_text
@@ -40,7 +39,9 @@ from .errors import AudioError, CheckpointError, ConfigError, ManifestError
 from .evaluate import Report, score
 from .features import FeatureConfig, LogMel, SpecAugment, SpecAugmentConfig
 from .manifest import entry_audio, read_manifest
-from .model import BATCH_SECONDS, BiLSTMCTC, ModelConfig, outputs_of_files
+from .model import BiLSTMCTC, ModelConfig, TorchNetwork
+from .network import BATCH_SECONDS, outputs_of_files
+from .release import PRETRAINED_DIR
 from .stop_signals import StopRequests, ignore_stop_signals
 from .text import DEFAULT_CHARS, Vocabulary
 
@@ -351,8 +352,8 @@ def dev_scores(model: torch.nn.Module, features: LogMel, vocab: Vocabulary, entr
                device: torch.device, batch_seconds: float = BATCH_SECONDS) -> Report:
     """Greedy scores of the network on a dev manifest's entries (WER, CER, and per voice family and source)."""
     sources, greedy = [entry_audio(e) for e in entries], GreedyDecoder(vocab)
-    hypotheses = [ids_to_text(vocab, greedy.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0])
-                  for log_probs in outputs_of_files(features, model, sources, device,
+    hypotheses = [ids_to_text(vocab, greedy.decode_ids(log_probs[None], [len(log_probs)])[0])
+                  for log_probs in outputs_of_files(TorchNetwork(features, model, device), sources,
                                                     batch_seconds * features.config.sample_rate)]
     return score([e["text"] for e in entries], hypotheses, [str(s) for s in sources], entries)
 

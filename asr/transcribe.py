@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from .alignment import word_timings
 from .audio import AudioSource
-from .checkpoint import PRETRAINED_DIR, build_model, is_release, load_trained
-from .config import resolve_device
 from .decoding import DecodeConfig, Decoder, Decoders, ids_to_text
 from .errors import AudioError, CheckpointError, ConfigError
-from .features import LogMel
-from .model import BATCH_SECONDS, BiLSTMCTC, batched_outputs, network_outputs, outputs_of_files, quantize_int8
+from .network import BATCH_SECONDS, Network, batched_outputs, outputs_of_files
+from .release import PRETRAINED_DIR, RELEASE_ONNX, is_release, read_release_config, release_decoding
 from .segmenter import AudioSegment, SegmenterConfig, segment_audio
 from .text import Vocabulary
 from .transcript import Segment, Transcript
@@ -41,22 +39,19 @@ class _Pending:
 
 
 class Transcriber:
-    """A model, its feature extractor and its decoders, ready to turn audio into text.
+    """A network (PyTorch or onnxruntime: asr.network) and its decoders, ready to turn audio into text.
 
     Every transcribing method takes the decoding settings of that call (`decoding=`; default: the `decoding` given
     at construction, greedy unless set), so one Transcriber can serve callers that decode differently, from several
     threads at once. The decoders of the last few settings stay built (asr.decoding.Decoders).
     """
 
-    def __init__(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel, vocab: Vocabulary, device: str = "cpu",
-                 decoding: DecodeConfig | None = None, segmenter: SegmenterConfig | None = None) -> None:
-        self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
-        self.features = features.to(self.device).eval()
+    def __init__(self, network: Network, vocab: Vocabulary, decoding: DecodeConfig | None = None,
+                 segmenter: SegmenterConfig | None = None) -> None:
+        self.network = network
         self.vocab = vocab
-        self.sample_rate = features.config.sample_rate
-        # Seconds per network output frame: the feature hop times the model's subsampling.
-        self.frame_s = features.config.hop_length * model.subsampling.factor / self.sample_rate
+        self.sample_rate = network.sample_rate
+        self.frame_s = network.frame_s  # seconds per network output frame
         self.segmenter = segmenter or SegmenterConfig()
         self.decoding = decoding or DecodeConfig()  # for calls that give none
         self.decoders = Decoders(vocab)
@@ -64,11 +59,11 @@ class Transcriber:
         self.recommended_decoding: DecodeConfig | None = None
         self.metadata: dict = {}  # what the model says about itself (asr.checkpoint.TrainedModel.metadata)
 
-    def with_network(self, model: BiLSTMCTC | torch.nn.Module, features: LogMel) -> "Transcriber":
-        """A Transcriber for other weights of this model's vocabulary (an adapted copy) that shares this one's
+    def with_network(self, network: Network) -> "Transcriber":
+        """A Transcriber for another network of this model's vocabulary (an adapted copy) that shares this one's
         decoders and decoding settings: beam search's LM and lexicon trie take hundreds of MB and do not depend
         on the network."""
-        other = Transcriber(model, features, self.vocab, str(self.device), self.decoding, self.segmenter)
+        other = Transcriber(network, self.vocab, self.decoding, self.segmenter)
         other.decoders, other.recommended_decoding = self.decoders, self.recommended_decoding
         return other
 
@@ -76,23 +71,22 @@ class Transcriber:
         """The decoder for these settings (default: self.decoding); the first use of beam settings builds it."""
         return self.decoders.get(decoding or self.decoding)
 
-    def log_probs(self, waveforms: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame log-probabilities (batch, frames, vocab) and valid frame counts for 16 kHz waveforms."""
-        return network_outputs(self.features, self.model, waveforms, self.device)
+        return self.network(waveforms)
 
-    def _batched_log_probs(self, waveforms: Sequence[np.ndarray], batch_seconds: float) -> list[torch.Tensor]:
+    def _batched_log_probs(self, waveforms: Sequence[np.ndarray], batch_seconds: float) -> list[np.ndarray]:
         """Valid log-probs (frames, vocab) of each waveform, batching similar lengths; input order kept."""
-        return batched_outputs(self.features, self.model, waveforms, self.device, batch_seconds * self.sample_rate)
+        return batched_outputs(self.network, waveforms, batch_seconds * self.sample_rate)
 
     @staticmethod
-    def _ids(decoder: Decoder, log_probs: torch.Tensor) -> list[int]:
-        return decoder.decode_ids(log_probs[None], torch.tensor([len(log_probs)]))[0]
+    def _ids(decoder: Decoder, log_probs: np.ndarray) -> list[int]:
+        return decoder.decode_ids(log_probs[None], [len(log_probs)])[0]
 
     def log_probs_of_files(self, sources: Sequence[AudioSource], batch_seconds: float = BATCH_SECONDS,
-                           files_per_group: int = 256) -> list[torch.Tensor]:
+                           files_per_group: int = 256) -> list[np.ndarray]:
         """Valid log-probs of each file (or span of one) decoded whole, reading a group of files at a time."""
-        return outputs_of_files(self.features, self.model, sources, self.device, batch_seconds * self.sample_rate,
-                                files_per_group)
+        return outputs_of_files(self.network, sources, batch_seconds * self.sample_rate, files_per_group)
 
     def transcribe_files(self, sources: Sequence[AudioSource], batch_seconds: float = BATCH_SECONDS,
                          decoding: DecodeConfig | None = None) -> list[str]:
@@ -174,20 +168,87 @@ class Transcriber:
         return Transcript(" ".join(s.text for s in segments), segments, round(state.duration, 3), state.name)
 
 
+RUNTIMES = ("auto", "torch", "onnx")
+
+
 def load_model(path: str | os.PathLike[str] | None = None, device: str = "cpu",
-               decoding: DecodeConfig | None = None, int8: bool = False) -> Transcriber:
-    """Load a model for transcription: a release folder (model.safetensors + config.json), a training run's
-    checkpoint file, or a run folder (its best.pt). Without a path, the model bundled with the package.
-    int8: quantize the LSTM and linear weights to 8 bits (CPU only; faster, slightly less accurate)."""
+               decoding: DecodeConfig | None = None, int8: bool = False, runtime: str = "auto",
+               threads: int | None = None) -> Transcriber:
+    """Load a model for transcription: a release folder (model.safetensors + config.json, maybe model.onnx), a
+    training run's checkpoint file or run folder (its best.pt), or an exported .onnx file. Without a path, the
+    model bundled with the package.
+
+    runtime: "torch" (PyTorch: any device, int8 by dynamic quantization), "onnx" (onnxruntime on the CPU: the
+    release's model.onnx or the .onnx file given, no PyTorch imported) or "auto" (onnx where the model has an ONNX
+    form and the device is the CPU without int8 asked of PyTorch, else torch).
+    int8: quantize PyTorch's LSTM and linear weights to 8 bits (CPU only; faster, slightly less accurate).
+    threads: CPU threads for the network (PyTorch's setting is process-wide).
+    """
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if int8 and device != "cpu":
         raise ConfigError(f"int8 quantization runs on the CPU only, not on {device}")
     if path is None:
         if not is_release(PRETRAINED_DIR):
             raise CheckpointError(f"no model given and no bundled model is installed in {PRETRAINED_DIR}")
         path = PRETRAINED_DIR
+    onnx_file = _onnx_file(path)
+    if runtime == "auto":
+        runtime = "onnx" if onnx_file is not None and device == "cpu" and not int8 else "torch"
+    if runtime == "onnx":
+        if onnx_file is None:
+            raise ConfigError(f"{path}: no ONNX form of this model (asr export --format onnx, or asr package --onnx)")
+        if device != "cpu" or int8:
+            raise ConfigError("the ONNX runtime runs on the CPU with the weights its file holds (export it with "
+                              "--int8 for 8-bit weights); use --runtime torch for --device or --int8")
+        return _load_onnx(path, onnx_file, decoding, threads)
+    if str(path).endswith(".onnx"):
+        raise ConfigError(f"{path}: an ONNX file runs with the onnx runtime, not PyTorch")
+    return _load_torch(path, device, decoding, int8, threads)
+
+
+def _onnx_file(path: str | os.PathLike[str]) -> Path | None:
+    """The ONNX form of a model: the file itself, or a release folder's model.onnx."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return path
+    return path / RELEASE_ONNX if is_release(path) and (path / RELEASE_ONNX).is_file() else None
+
+
+def _load_onnx(path: str | os.PathLike[str], onnx_file: Path, decoding: DecodeConfig | None,
+               threads: int | None) -> Transcriber:
+    from .onnx_network import OnnxNetwork
+
+    if not onnx_file.is_file():
+        raise CheckpointError(f"{onnx_file}: no such model file")
+    network = OnnxNetwork(onnx_file, threads)
+    transcriber = Transcriber(network, network.vocab, decoding)
+    if onnx_file != Path(path):  # a release folder: its description and recommended beam search
+        release = read_release_config(path)
+        transcriber.metadata = dict(release.get("metadata") or {})
+        recommended = release_decoding(path, release)
+        if recommended is not None:
+            transcriber.recommended_decoding = DecodeConfig(method="beam", **recommended.settings())
+    return transcriber
+
+
+def _load_torch(path: str | os.PathLike[str], device: str, decoding: DecodeConfig | None, int8: bool,
+                threads: int | None) -> Transcriber:
+    import torch
+
+    from .checkpoint import build_model, load_trained
+    from .config import resolve_device
+    from .model import TorchNetwork, quantize_int8
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    where = resolve_device(device)
     trained = load_trained(path)
     model, features, vocab = build_model(trained)
-    transcriber = Transcriber(quantize_int8(model) if int8 else model, features, vocab, device, decoding)
+    model = (quantize_int8(model) if int8 else model).to(where).eval()
+    transcriber = Transcriber(TorchNetwork(features.to(where).eval(), model, where), vocab, decoding)
     transcriber.metadata = trained.metadata
     if trained.decoding is not None:
         transcriber.recommended_decoding = DecodeConfig(method="beam", **trained.decoding.settings())

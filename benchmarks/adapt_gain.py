@@ -35,6 +35,7 @@ from asr.corpora.synthetic import Voice, synthesize
 from asr.decoding import ids_to_text
 from asr.evaluate import score
 from asr.manifest import read_manifest, write_manifest
+from asr.model import TorchNetwork
 from asr.text import normalize
 from asr.transcribe import Transcriber, load_model
 
@@ -106,7 +107,7 @@ def wers(transcriber: Transcriber, entries: list[dict]) -> tuple[float, float]:
     result = []
     for decoding in (None, transcriber.recommended_decoding):
         decoder = transcriber.decoder(decoding)
-        hypotheses = [ids_to_text(transcriber.vocab, decoder.decode_ids(lp[None], torch.tensor([len(lp)]))[0])
+        hypotheses = [ids_to_text(transcriber.vocab, decoder.decode_ids(lp[None], [len(lp)])[0])
                       for lp in outputs]
         result.append(score(references, hypotheses).wer)
     return result[0], result[1]
@@ -126,7 +127,7 @@ def main() -> None:
     real = {f"real-{s.replace(':', '-')}": s for s in REAL_SPEAKERS}
     names = args.voices or [*SYNTHETIC, *ROOM_OF, *(real if Path(args.realspeech).is_file() else [])]
     torch.set_num_threads(args.threads)
-    base = load_model()
+    base = load_model(runtime="torch")  # adapted models are PyTorch ones: compare like with like
     rows = []
     for name in names:
         folder = out / name
@@ -145,7 +146,7 @@ def main() -> None:
         result = adapt(recordings, None, AdaptConfig(threads=args.threads), log=lambda line: None)
         wall = time.perf_counter() - began
         model, features, _ = build_model(result.trained)
-        after = wers(base.with_network(model, features), test)
+        after = wers(base.with_network(TorchNetwork(features, model)), test)
         rows.append([name, f"{result.trained_on} + {result.held_out} held out ({result.trained_seconds:.0f} s "
                            f"trained on)",
                      f"{len(test)} ({sum(e['duration'] for e in test):.0f} s)",

@@ -80,13 +80,15 @@ def table(header: list[str], rows: list[list[str]], align: str = "", markdown: b
                      for cells in [header, *rows])
 
 
-def run_asr(args: list[str], show_stderr: bool = False) -> tuple[float, float, str]:
+def run_asr(args: list[str], show_stderr: bool = False, cpus: set[int] | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, stdout) of one fresh `asr` process, reaped by wait4 for its own resource
-    usage. Its stderr goes to ours with `show_stderr`, else into the message it exits with if it fails."""
+    usage. Its stderr goes to ours with `show_stderr`, else into the message it exits with if it fails.
+    cpus: the cores it may run on (pinned, as a side-by-side comparison with another program pins both)."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "asr.cli", *args], stdout=subprocess.PIPE,
-                                   stderr=None if show_stderr else errors, text=True)
+                                   stderr=None if show_stderr else errors, text=True,
+                                   preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
         with process.stdout:
             stdout = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)

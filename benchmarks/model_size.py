@@ -19,7 +19,7 @@ import torch
 
 from asr.features import FeatureConfig, LogMel
 from asr.manifest import read_manifest
-from asr.model import BiLSTMCTC, ModelConfig, quantize_int8
+from asr.model import BiLSTMCTC, ModelConfig, TorchNetwork, quantize_int8
 from asr.text import Vocabulary
 from asr.transcribe import Transcriber
 
@@ -82,8 +82,8 @@ def main() -> None:
     for config in args.shapes:
         model = BiLSTMCTC(config).eval()
         params = model.num_parameters()
-        fp32 = rtf(Transcriber(model, features, vocab), paths, audio_s, args.repeats)
-        int8 = rtf(Transcriber(quantize_int8(model), features, vocab), paths, audio_s, args.repeats)
+        fp32 = rtf(Transcriber(TorchNetwork(features, model), vocab), paths, audio_s, args.repeats)
+        int8 = rtf(Transcriber(TorchNetwork(features, quantize_int8(model)), vocab), paths, audio_s, args.repeats)
         name = f"{config.hidden_size}x{config.num_layers}, {config.subsampling} {config.subsampling_factor}"
         rows.append((name, params / 1e6, params * 2 / 1e6, fp32, int8))
         if not args.markdown:

@@ -38,7 +38,8 @@ def main() -> None:
     import onnxruntime
 
     torch.set_num_threads(1)
-    transcriber = asr.load_model(args.model)
+    transcriber = asr.load_model(args.model, runtime="torch")
+    features, model = transcriber.network.features, transcriber.network.model
     entries = read_manifest(args.manifest)[: args.limit]
     audios = [load_audio(entry_audio(entry)) for entry in entries]
     references = [normalize(entry["text"]) for entry in entries]
@@ -49,7 +50,7 @@ def main() -> None:
         def run(audio: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 waveform = torch.from_numpy(audio)[None]
-                return network(*transcriber.features(waveform, torch.tensor([len(audio)])))[0][0].numpy()
+                return network(*features(waveform, torch.tensor([len(audio)])))[0][0].numpy()
         return run
 
     def onnx_run(path: Path):  # noqa: ANN202
@@ -60,11 +61,10 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx(transcriber.features, transcriber.model, transcriber.vocab, Path(tmp) / "fp32.onnx")
-        int8 = export_onnx(transcriber.features, transcriber.model, transcriber.vocab, Path(tmp) / "int8.onnx",
+        fp32 = export_onnx(features, model, transcriber.vocab, Path(tmp) / "fp32.onnx")
+        int8 = export_onnx(features, model, transcriber.vocab, Path(tmp) / "int8.onnx",
                            int8=True)
-        runs = [("PyTorch", "fp32", torch_run(transcriber.model)),
-                ("PyTorch", "int8", torch_run(quantize_int8(transcriber.model))),
+        runs = [("PyTorch", "fp32", torch_run(model)), ("PyTorch", "int8", torch_run(quantize_int8(model))),
                 ("onnxruntime", "fp32", onnx_run(fp32)), ("onnxruntime", "int8", onnx_run(int8))]
         sizes = {"fp32": fp32.stat().st_size / 1e6, "int8": int8.stat().st_size / 1e6}
         for runtime, weights, run in runs:
@@ -72,7 +72,7 @@ def main() -> None:
             began = time.perf_counter()
             outputs = [run(audio) for audio in audios]
             elapsed = time.perf_counter() - began
-            report = score(references, [decode(greedy, torch.from_numpy(lp)[None], torch.tensor([len(lp)]))[0]
+            report = score(references, [decode(greedy, lp[None], [len(lp)])[0]
                                         for lp in outputs])
             size = f"{sizes[weights]:.1f}" if runtime == "onnxruntime" else ""
             rows.append([runtime, weights, f"{elapsed / seconds:.4f}", f"{report.wer:.2%}", f"{report.cer:.2%}", size])

@@ -23,8 +23,10 @@ import numpy as np
 
 from asr.adapt import MIN_RECORDING_S, SILENCE_PEAK, AdaptConfig, AdaptError, Progress, Scores, adapt, prompts, write_adapted
 from asr.audio import SAMPLE_RATE, load_audio, save_wav
-from asr.checkpoint import build_model, load_trained, zip_release
+from asr.checkpoint import build_model, load_trained
 from asr.errors import ASRError
+from asr.model import TorchNetwork
+from asr.release import zip_release
 from asr.transcribe import Transcriber
 
 MODEL_ZIP = "my-voice-model.zip"
@@ -207,7 +209,7 @@ def load_adapted(outcome: Outcome, base: Transcriber) -> Adapted:
     """The adapted release as a Transcriber that shares the base model's decoders (the language model and the
     lexicon's trie take hundreds of MB; they do not depend on the network's weights)."""
     model, features, _ = build_model(load_trained(outcome.release))
-    return Adapted(base.with_network(model, features), outcome.zip_path, outcome.summary)
+    return Adapted(base.with_network(TorchNetwork(features, model)), outcome.zip_path, outcome.summary)
 
 
 class AdaptedModels:

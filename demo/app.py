@@ -45,7 +45,8 @@ CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 600
 class Engine:
     """The model shared by every session. Each request brings its own decoding settings (the transcriber keeps the
     decoders of the last few built: each hotword list has its own trie of the lexicon); requests take turns on the
-    model and a crowd beyond the server's bounds is told it is busy (demo/crowd.py)."""
+    model and a crowd beyond the server's bounds is told it is busy (demo/crowd.py). The transcriber runs PyTorch
+    (load_model(runtime="torch")): the spectrogram picture draws its log-mel features."""
 
     def __init__(self, transcriber: Transcriber, model_name: str, model_path: str | None = None,
                  crowd: Crowd | None = None) -> None:
@@ -281,7 +282,8 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """Serve the demo; blocks until interrupted."""
     limit_malloc_arenas()
-    engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)", model)
+    # PyTorch: the spectrogram picture reads its features, and adapted models fine-tune its weights.
+    engine = Engine(load_model(model, runtime="torch"), model or "the bundled model (asr/pretrained)", model)
     engine.warm_up()
     engine.crowd.trim_when_idle()
     build_app(engine).queue(default_concurrency_limit=8).launch(

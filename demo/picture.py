@@ -27,7 +27,8 @@ def spectrogram_with_spikes(transcriber: Transcriber, audio: np.ndarray, px_per_
     audio = audio[: int(MAX_SECONDS * transcriber.sample_rate)]
     waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
     lengths = torch.tensor([waveform.shape[1]])
-    feats, frames, _ = transcriber.features.log_mel(waveform.to(transcriber.device), lengths.to(transcriber.device))
+    network = transcriber.network  # the demo runs PyTorch (asr.model.TorchNetwork)
+    feats, frames, _ = network.features.log_mel(waveform.to(network.device), lengths.to(network.device))
     mel = feats[0, : int(frames[0])].cpu().numpy().T[::-1]  # (n_mels, frames), top row = highest band
     low, high = np.percentile(mel, [5, 99.5])
     rows = np.repeat(_colormap((mel - low) / max(high - low, 1e-6)), 2, axis=0)  # 2 px per mel band
@@ -35,7 +36,7 @@ def spectrogram_with_spikes(transcriber: Transcriber, audio: np.ndarray, px_per_
     top = Image.fromarray(np.ascontiguousarray(rows)).resize((width, rows.shape[0]), Image.NEAREST)
 
     log_probs, out_frames = transcriber.log_probs([audio])
-    probs = log_probs[0, : int(out_frames[0])].exp().numpy()
+    probs = np.exp(log_probs[0, : int(out_frames[0])])
     strip_height, margin = 70, 4
     image = Image.new("RGB", (width, top.height + strip_height), "white")
     image.paste(top, (0, 0))

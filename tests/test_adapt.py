@@ -16,11 +16,11 @@ import pytest
 import soundfile
 
 from asr.adapt import AdaptConfig, AdaptError, Recording, adapt, check_output, prompts, split_held_out
-from asr.checkpoint import (PRETRAINED_DIR, RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM_BINARY, load_trained,
-                            unzip_release)
+from asr.checkpoint import load_trained
 from asr.cli import main
 from asr.corpora.synthetic import Voice, synthesize
 from asr.errors import CheckpointError, ConfigError
+from asr.release import PRETRAINED_DIR, RELEASE_CONFIG, RELEASE_LEXICON, RELEASE_LM_BINARY, unzip_release
 
 VOICE = Voice("espeak-ng", "en-gb-x-rp")
 OTHER_TEXT = "please call stella and ask her to bring these things with her from the store"
@@ -206,7 +206,7 @@ def test_an_earlier_adapted_release_is_replaced(recordings, tmp_path, capsys):
 
 
 def test_a_zip_that_is_not_a_release_is_refused_and_unpacks_nothing_else(tmp_path, monkeypatch):
-    monkeypatch.setattr("asr.checkpoint.RELEASE_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("asr.release.RELEASE_CACHE", tmp_path / "cache")
     with zipfile.ZipFile(tmp_path / "holiday.zip", "w") as archive:
         archive.writestr("photo.jpg", b"not a model")
     with pytest.raises(CheckpointError, match="holiday.zip: not a zipped model release"):

@@ -28,7 +28,7 @@ import soundfile as sf
 from asr.adapt import AdaptConfig
 from asr.cli import main
 from asr.decoding import DecodeConfig
-from asr.model import BATCH_SECONDS
+from asr.network import BATCH_SECONDS
 
 FRESH_CMD = [sys.executable, "-m", "asr.cli"]
 

@@ -12,10 +12,11 @@ import soundfile
 import torch
 
 import asr
-from asr.checkpoint import PRETRAINED_DIR, last_epochs
+from asr.checkpoint import last_epochs
 from asr.config import load_config
 from asr.evaluate import score
 from asr.manifest import read_manifest
+from asr.release import PRETRAINED_DIR
 from asr.text import DEFAULT_CHARS
 from asr.train import ExperimentConfig, Trainer
 

@@ -24,17 +24,17 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:F
 
 @pytest.fixture(scope="module")
 def model():
-    return asr.load_model()
+    return asr.load_model(runtime="torch")  # the exporter's input: PyTorch modules
 
 
 def test_exported_pipeline_matches_eager(model, tmp_path):
-    path = export_torchscript(model.features, model.model, model.vocab, tmp_path / "model.pt")
+    path = export_torchscript(model.network.features, model.network.model, model.vocab, tmp_path / "model.pt")
     exported = torch.jit.load(str(path))
     # Batch size, lengths and padding unlike the trace's example.
     waveforms = torch.randn(3, 50000) * 0.1
     lengths = torch.tensor([50000, 31234, 4001])
     with torch.no_grad():
-        expected, expected_frames = model.model(*model.features(waveforms, lengths))
+        expected, expected_frames = model.network.model(*model.network.features(waveforms, lengths))
         got, got_frames = exported(waveforms, lengths)
     assert torch.equal(got_frames, expected_frames)
     assert torch.allclose(got, expected, atol=1e-5)
@@ -52,14 +52,14 @@ def greedy_text(log_probs: np.ndarray, info: dict) -> str:
 def test_onnx_export_matches_torch_in_onnxruntime(model, tmp_path):
     import onnxruntime
 
-    path = export_onnx(model.features, model.model, model.vocab, tmp_path / "model.onnx")
+    path = export_onnx(model.network.features, model.network.model, model.vocab, tmp_path / "model.onnx")
     info = json.loads((tmp_path / "model.onnx.json").read_text())
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     # Batch size, lengths and padding unlike the export's example.
     waveforms = torch.randn(3, 50000) * 0.1
     lengths = torch.tensor([50000, 31234, 4001])
     with torch.no_grad():
-        expected, expected_frames = model.model(*model.features(waveforms, lengths))
+        expected, expected_frames = model.network.model(*model.network.features(waveforms, lengths))
     got, got_frames = session.run(None, {"waveforms": waveforms.numpy(), "lengths": lengths.numpy()})
     assert np.array_equal(got_frames, expected_frames.numpy())
     for row, frames in enumerate(got_frames):  # padding frames are the network's business, not the user's
@@ -71,7 +71,7 @@ def test_onnx_export_matches_torch_in_onnxruntime(model, tmp_path):
     onnx_text = greedy_text(session.run(None, {"waveforms": audio, "lengths": np.array([audio.shape[1]])})[0][0], info)
     assert onnx_text == model.transcribe_files([str(wav)])[0]
 
-    int8 = export_onnx(model.features, model.model, model.vocab, tmp_path / "int8.onnx", int8=True)
+    int8 = export_onnx(model.network.features, model.network.model, model.vocab, tmp_path / "int8.onnx", int8=True)
     assert int8.stat().st_size < 0.4 * path.stat().st_size
     quantized = onnxruntime.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
     int8_text = greedy_text(quantized.run(None, {"waveforms": audio, "lengths": np.array([audio.shape[1]])})[0][0],
@@ -86,17 +86,17 @@ def test_int8_model_is_smaller_and_nearly_as_accurate(model, tmp_path):
     def quantized(module: torch.nn.Module) -> bool:
         return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
 
-    assert quantized(int8.model) and not quantized(model.model)
+    assert quantized(int8.network.model) and not quantized(model.network.model)
     fp32_text, int8_text = model.transcribe(wav).text, int8.transcribe(wav).text
     assert score([SENTENCE], [int8_text]).cer <= score([SENTENCE], [fp32_text]).cer + 0.1
-    int8_net = quantize_int8(model.model)
-    path = export_torchscript(model.features, int8_net, model.vocab, tmp_path / "int8.pt")
-    assert path.stat().st_size < 0.4 * export_torchscript(model.features, model.model, model.vocab,
+    int8_net = quantize_int8(model.network.model)
+    path = export_torchscript(model.network.features, int8_net, model.vocab, tmp_path / "int8.pt")
+    assert path.stat().st_size < 0.4 * export_torchscript(model.network.features, model.network.model, model.vocab,
                                                            tmp_path / "fp32.pt").stat().st_size
     waveforms, lengths = torch.randn(2, 30000) * 0.1, torch.tensor([30000, 20000])
     with torch.no_grad():
         assert torch.allclose(torch.jit.load(str(path))(waveforms, lengths)[0],
-                              int8_net(*model.features(waveforms, lengths))[0], atol=1e-5)
+                              int8_net(*model.network.features(waveforms, lengths))[0], atol=1e-5)
 
 
 def test_int8_refuses_gpu():

@@ -14,9 +14,9 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
-import torch
+import numpy as np
 from flashlight.lib.text.decoder import (LM, CriterionType, LexiconDecoder, LexiconDecoderOptions, LexiconFreeDecoder,
                                          LexiconFreeDecoderOptions, LMState, SmearingMode, Trie, ZeroLM)
 from flashlight.lib.text.decoder.kenlm import KenLM
@@ -24,12 +24,11 @@ from flashlight.lib.text.dictionary import Dictionary
 
 from ..errors import ConfigError
 from ..text import Vocabulary, normalize
-from .base import decode
+from .base import decode, emissions
 from .config import DecodeConfig
 from .lm import UNK, arpa_words, is_kenlm_binary, read_word_list
 
 SEPARATOR = "|"  # flashlight's word separator token; our vocabulary's space character plays that part
-_FLOAT_BYTES = 4
 SHARED_LEXICONS = 2  # lexicon tries (about 180 MB each for the bundled model) kept for decoders built later
 
 
@@ -197,23 +196,23 @@ class BeamSearchDecoder:
         bonus = self.config.hotword_weight / weight if weight > 0 else 0.0
         return HotwordLM(lm, bonus_ids, bonus), weight
 
-    def decode_ids(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        emissions = log_probs.detach().float().cpu()
-        lengths = lengths.detach().cpu().long()
+    def decode_ids(self, log_probs: Any, lengths: Sequence[int]) -> list[list[int]]:
+        values = emissions(log_probs)
+        lengths = [int(n) for n in lengths]
         if self.lexicon_mode:
             # Lexicon words end with a separator, but a model rarely emits one after an utterance's last word:
             # a frame that can only be the separator, right after each utterance, lets the last word complete.
-            emissions = torch.cat([emissions, emissions.new_zeros(emissions.shape[0], 1, emissions.shape[2])], 1)
-            rows = torch.arange(emissions.shape[0])
-            emissions[rows, lengths] = -1e4
-            emissions[rows, lengths, self._separator] = 0.0
-            lengths = lengths + 1
-        emissions = emissions.contiguous()
+            values = np.concatenate([values, np.zeros_like(values[:, :1])], axis=1)
+            rows = np.arange(len(values))
+            values[rows, lengths] = -1e4
+            values[rows, lengths, self._separator] = 0.0
+            lengths = [n + 1 for n in lengths]
+        values = np.ascontiguousarray(values)  # flashlight reads (frames, vocab) float32 rows from a pointer
         results = []
-        for b, length in enumerate(lengths.tolist()):
-            pointer = emissions.data_ptr() + _FLOAT_BYTES * b * emissions.stride(0)
+        for b, length in enumerate(lengths):
+            pointer = values.ctypes.data + b * values.strides[0]
             with self._lock:
-                hypotheses = self._decoder.decode(pointer, length, emissions.shape[2])
+                hypotheses = self._decoder.decode(pointer, length, values.shape[2])
             path = hypotheses[0].tokens if hypotheses else []
             # One token per frame: merge repeats, then drop blanks and flashlight's -1 padding.
             ids = [i for i, _ in itertools.groupby(path) if i >= 0 and i != self.vocab.blank_id]
@@ -222,5 +221,5 @@ class BeamSearchDecoder:
             results.append(ids)
         return results
 
-    def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    def decode(self, log_probs: Any, lengths: Sequence[int]) -> list[str]:
         return decode(self, log_probs, lengths)

@@ -47,7 +47,7 @@ def text_gap(log_probs: torch.Tensor, vocab: Vocabulary, text: str) -> float:
 
 def verdicts(transcriber: Any, entries: list[dict[str, Any]]) -> list[Verdict]:
     """The gap of each entry's own text and of a neighbour's in length order (a mismatch of similar length)."""
-    outputs = transcriber.log_probs_of_files([entry_audio(e) for e in entries])
+    outputs = [torch.from_numpy(lp) for lp in transcriber.log_probs_of_files([entry_audio(e) for e in entries])]
     order = sorted(range(len(entries)), key=lambda i: (len(entries[i]["text"]), i))
     partner = {order[k]: order[k + 1 if k + 1 < len(order) else k - 1] for k in range(len(order))}
     result = []
