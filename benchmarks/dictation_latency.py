@@ -3,14 +3,13 @@
 Feeds 30 s of test-split speech, joined without pauses (the worst case: the live segment grows to its 12 s limit
 before a forced cut), as 48 kHz int16 chunks of 0.5 s, the way the browser sends them, and times each push():
 
-    python benchmarks/dictation_latency.py --manifest data/synthetic/test.jsonl [--threads 2]
+    python benchmarks/dictation_latency.py --manifest data/synthetic/test.jsonl [--threads 2] [--runtime torch]
 """
 from __future__ import annotations
 
 import time
 
 import numpy as np
-import torch
 
 import asr
 from asr.audio import load_audio, resample
@@ -25,10 +24,9 @@ CHUNK_S, SECONDS, BROWSER_RATE = 0.5, 30.0, 48000
 def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--manifest", required=True, help="utterances to speak (e.g. a test split)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: the runtime's choice)")
+    parser.add_argument("--runtime", default="auto", help="auto, torch or onnx (asr.load_model)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     speech, total = [], 0
     for entry in read_manifest(args.manifest):
         speech.append(load_audio(entry["audio_filepath"]))
@@ -36,7 +34,8 @@ def main() -> None:
         if total >= SECONDS * 16000:
             break
     audio = (resample(np.concatenate(speech)[: int(SECONDS * 16000)], 16000, BROWSER_RATE) * 20000).astype(np.int16)
-    model = asr.load_model()
+    model = asr.load_model(runtime=args.runtime, threads=args.threads)
+    runtime = type(model.network).__name__
     step = int(CHUNK_S * BROWSER_RATE)
     rows = []
     for name, decoding in (("greedy", None), ("beam + LM", model.recommended_decoding)):
@@ -47,10 +46,10 @@ def main() -> None:
             dictation.push(BROWSER_RATE, audio[start : start + step], decoding=decoding)
             times.append(time.perf_counter() - began)
         dictation.finish(decoding)
-        rows.append([name, str(torch.get_num_threads()), str(len(times)), f"{np.median(times) * 1000:.0f}",
+        rows.append([name, runtime, str(args.threads or "default"), str(len(times)), f"{np.median(times) * 1000:.0f}",
                      f"{np.percentile(times, 95) * 1000:.0f}", f"{max(times) * 1000:.0f}"])
-    print(facts_block([*run_facts(), ("software", software("torch"))]) + "\n")
-    print(table(["decoder", "threads", "updates", "median (ms)", "95th percentile (ms)", "max (ms)"], rows))
+    print(facts_block([*run_facts(), ("software", software("torch", "onnxruntime"))]) + "\n")
+    print(table(["decoder", "network", "threads", "updates", "median (ms)", "95th percentile (ms)", "max (ms)"], rows))
 
 
 if __name__ == "__main__":

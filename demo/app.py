@@ -23,7 +23,7 @@ from asr.written import written, written_text
 
 from .adaptation import AdaptedModels
 from .crowd import STOP, Busy, Crowd, limit_malloc_arenas
-from .picture import spectrogram_with_spikes
+from .picture import picture_features, spectrogram_with_spikes
 from .voice_tab import BUNDLED, MAX_ADAPTED, MINE, VoiceTab
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -45,14 +45,15 @@ CACHE_SWEEP_S, CACHE_MAX_AGE_S = 300, 600
 class Engine:
     """The model shared by every session. Each request brings its own decoding settings (the transcriber keeps the
     decoders of the last few built: each hotword list has its own trie of the lexicon); requests take turns on the
-    model and a crowd beyond the server's bounds is told it is busy (demo/crowd.py). The transcriber runs PyTorch
-    (load_model(runtime="torch")): the spectrogram picture draws its log-mel features."""
+    model and a crowd beyond the server's bounds is told it is busy (demo/crowd.py). The base model runs in either
+    runtime (onnxruntime for the bundled one); adapted models run in PyTorch."""
 
     def __init__(self, transcriber: Transcriber, model_name: str, model_path: str | None = None,
                  crowd: Crowd | None = None) -> None:
         self.transcriber = transcriber
         self.model_name = model_name
         self.model_path = model_path  # what adaptation starts from (None: the bundled model)
+        self.features = picture_features(transcriber, model_path)
         self.crowd = crowd or Crowd()
         self.adapted = AdaptedModels(MAX_ADAPTED)  # each session's adapted model (the "Adapt to my voice" tab)
 
@@ -151,7 +152,7 @@ class Engine:
             decoding = self.ready(how, hot)
             with self.crowd.upload():
                 result = transcriber.transcribe(audio, SAMPLE_RATE, decoding=decoding)
-                image = spectrogram_with_spikes(transcriber, audio, px_per_second=150)
+                image = spectrogram_with_spikes(transcriber, self.features, audio, px_per_second=150)
         except Busy as err:
             raise gr.Error(str(err), duration=5, print_exception=False) from None
         except ASRError as err:
@@ -282,8 +283,7 @@ def build_app(engine: Engine, voices_root: Path | None = None) -> gr.Blocks:
 def launch(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
     """Serve the demo; blocks until interrupted."""
     limit_malloc_arenas()
-    # PyTorch: the spectrogram picture reads its features, and adapted models fine-tune its weights.
-    engine = Engine(load_model(model, runtime="torch"), model or "the bundled model (asr/pretrained)", model)
+    engine = Engine(load_model(model), model or "the bundled model (asr/pretrained)", model)
     engine.warm_up()
     engine.crowd.trim_when_idle()
     build_app(engine).queue(default_concurrency_limit=8).launch(

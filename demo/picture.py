@@ -2,10 +2,16 @@
 fires on each frame (its "spikes") with the probability of the blank, drawn with Pillow (no plotting library)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from asr.checkpoint import build_model, load_trained
+from asr.features import LogMel
+from asr.model import TorchNetwork
+from asr.release import PRETRAINED_DIR
 from asr.transcribe import Transcriber
 
 # A dark-to-bright colour map (black, purple, orange, pale yellow) for the spectrogram.
@@ -21,14 +27,24 @@ def _colormap(values: np.ndarray) -> np.ndarray:
     return ((1 - weight) * _ANCHORS[low] + weight * _ANCHORS[low + 1]).astype(np.uint8)
 
 
+def picture_features(transcriber: Transcriber, model_path: str | os.PathLike[str] | None) -> LogMel:
+    """The log-mel front end the picture draws: a PyTorch network's own, or for an onnxruntime model (whose
+    features are inside its graph) the same features rebuilt from the model's weights (None: the bundled model)."""
+    if isinstance(transcriber.network, TorchNetwork):
+        return transcriber.network.features
+    return build_model(load_trained(model_path or PRETRAINED_DIR))[1]
+
+
 @torch.inference_mode()
-def spectrogram_with_spikes(transcriber: Transcriber, audio: np.ndarray, px_per_second: int = 100) -> Image.Image:
-    """An RGB image: log-mel on top (low frequencies at the bottom), the CTC spikes strip underneath."""
+def spectrogram_with_spikes(transcriber: Transcriber, features: LogMel, audio: np.ndarray, px_per_second: int = 100
+                            ) -> Image.Image:
+    """An RGB image: log-mel on top (low frequencies at the bottom), the CTC spikes strip underneath; `features`:
+    picture_features of the model (an adapted model keeps its base model's features)."""
     audio = audio[: int(MAX_SECONDS * transcriber.sample_rate)]
     waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
     lengths = torch.tensor([waveform.shape[1]])
-    network = transcriber.network  # the demo runs PyTorch (asr.model.TorchNetwork)
-    feats, frames, _ = network.features.log_mel(waveform.to(network.device), lengths.to(network.device))
+    device = next(features.buffers()).device
+    feats, frames, _ = features.log_mel(waveform.to(device), lengths.to(device))
     mel = feats[0, : int(frames[0])].cpu().numpy().T[::-1]  # (n_mels, frames), top row = highest band
     low, high = np.percentile(mel, [5, 99.5])
     rows = np.repeat(_colormap((mel - low) / max(high - low, 1e-6)), 2, axis=0)  # 2 px per mel band

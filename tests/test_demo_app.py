@@ -10,7 +10,7 @@ from asr_demo.app import Engine, model_summary
 
 
 def test_the_bundled_model_is_described_by_its_own_release():
-    transcriber = asr.load_model(runtime="torch")
+    transcriber = asr.load_model()
     assert transcriber.metadata["description"] in Engine(transcriber, "the bundled model").describe()
 
 
@@ -35,7 +35,7 @@ def test_a_beam_decoder_is_built_outside_the_lock_that_requests_take(monkeypatch
     import asr.decoding as decoding
     from asr_demo.app import BEAM, GREEDY
 
-    engine = Engine(asr.load_model(runtime="torch"), "the bundled model")
+    engine = Engine(asr.load_model(), "the bundled model")
     held_while_building = []
     real = decoding.build_decoder
 
@@ -62,7 +62,7 @@ def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
 
     wav = tmp_path / "pets.wav"
     synthesize("i have six cats and twenty five dogs", Voice("espeak-ng", "en-us"), wav)
-    engine = Engine(asr.load_model(runtime="torch"), "the bundled model")
+    engine = Engine(asr.load_model(), "the bundled model")
     text, rows, _ = engine.transcribe_upload(str(wav), GREEDY, "")
     assert text.endswith("and 25 dogs") and [row[0] for row in rows][-3:] == ["and", "25", "dogs"]
 

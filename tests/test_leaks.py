@@ -74,7 +74,7 @@ from asr.audio import load_audio
 from asr_demo.app import BEAM, Engine
 
 audio = load_audio(sys.argv[1])
-engine = Engine(asr.load_model(runtime="torch"), "bundled")
+engine = Engine(asr.load_model(), "bundled")
 capacity = engine.transcriber.decoders.capacity
 
 def use(i):
@@ -98,7 +98,7 @@ import asr_demo.app as app
 from gradio_client import Client, handle_file
 
 app.CACHE_SWEEP_S, app.CACHE_MAX_AGE_S = 1, 2
-blocks = app.build_app(app.Engine(asr.load_model(runtime="torch"), "bundled")).queue()
+blocks = app.build_app(app.Engine(asr.load_model(), "bundled")).queue()
 _, url, _ = blocks.launch(prevent_thread_lock=True, quiet=True)
 cache = Path(os.environ["GRADIO_TEMP_DIR"])
 names = lambda: sorted(p.name for p in cache.rglob("*") if p.is_file())
