@@ -7,6 +7,20 @@ recipe_start() {
   export PATH="$PWD/.venv/bin:$PATH"
 }
 
+# fetch_deb FOLDER PACKAGE...: each Debian package downloaded with apt-get (nothing installed) and extracted into
+# FOLDER/PACKAGE, once.
+fetch_deb() {
+  local folder=$1 package
+  shift
+  mkdir -p "$folder"
+  for package in "$@"; do
+    if [ ! -d "$folder/$package" ]; then
+      (cd "$folder" && apt-get download "$package")
+      dpkg-deb -x "$(ls "$folder/${package}"_*.deb | tail -n 1)" "$folder/$package"
+    fi
+  done
+}
+
 # train_and_score CONFIG TRAIN_MANIFEST DEV_MANIFEST OUT_DIR "TEST_MANIFEST ..." [section.key=value ...]
 # Train (extra arguments are config overrides), then score each test manifest into OUT_DIR/NAME.report.jsonl
 # (on $DEVICE, default cpu).

@@ -10,11 +10,5 @@ recipe_start
 
 debs=${DEBS:-data/games-debs}
 data=${DATA:-data/games}
-mkdir -p "$debs"
-for package in beneath-a-steel-sky flight-of-the-amazon-queen; do
-  if [ ! -d "$debs/$package" ]; then
-    (cd "$debs" && apt-get download "$package")
-    dpkg-deb -x "$(ls "$debs/${package}"_*.deb | tail -n 1)" "$debs/$package"
-  fi
-done
+fetch_deb "$debs" beneath-a-steel-sky flight-of-the-amazon-queen
 python recipes/games/prepare.py --debs "$debs" --out "$data" "$@"

@@ -8,25 +8,15 @@
 #   DEBS=/data/lm-debs DATA=/data/lm bash recipes/lm/run.sh
 #   bash recipes/lm/run.sh --vocab-size 200000      # extra arguments go to prepare.py
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-bash scripts/setup.sh  # fortunes, fortunes-min, wordnet-base (the synthetic corpus's text) and .venv with wordfreq
-export PATH="$PWD/.venv/bin:$PATH"
+source "$(dirname "$0")/../common.sh"
+recipe_start  # scripts/setup.sh: fortunes, fortunes-min, wordnet-base (the synthetic corpus's text), wordfreq
 
 debs=${DEBS:-data/lm-debs}
 data=${DATA:-data/lm}
 realspeech_debs=${REALSPEECH_DEBS:-data/realspeech-debs}  # shared with recipes/realspeech/run.sh
-fetch() {  # fetch FOLDER PACKAGE: apt-get download + dpkg-deb -x into FOLDER/PACKAGE, once
-  if [ ! -d "$1/$2" ]; then
-    mkdir -p "$1"
-    (cd "$1" && apt-get download "$2")
-    dpkg-deb -x "$(ls "$1/${2}"_*.deb | tail -n 1)" "$1/$2"
-  fi
-}
-for package in sword-text-web dict-gcide dict-jargon dict-devil dict-foldoc r-cran-janeaustenr python3.11-doc \
-               gnome-user-docs debian-handbook; do
-  fetch "$debs" "$package"
-done
-fetch "$realspeech_debs" warzone2100-data  # its tutorial lines are a dev set: kept out of the LM text
+fetch_deb "$debs" sword-text-web dict-gcide dict-jargon dict-devil dict-foldoc r-cran-janeaustenr python3.11-doc \
+  gnome-user-docs debian-handbook
+fetch_deb "$realspeech_debs" warzone2100-data  # its tutorial lines are a dev set: kept out of the LM text
 exclude=()
 [ -f data/realspeech/dev.jsonl ] && exclude=(--exclude data/realspeech/dev.jsonl)
 python recipes/lm/prepare.py --debs "$debs" --out "$data" --realspeech-debs "$realspeech_debs" "${exclude[@]}" \
