@@ -67,9 +67,16 @@ def cpu_s(pid: int) -> float:
 
 
 def folder_mb(folder: Path) -> tuple[int, float]:
-    """How many files a folder tree holds, and their size in MB."""
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files) / 2**20
+    """How many files a folder tree holds, and their size in MB (a file the server's cache sweep deletes meanwhile
+    does not count)."""
+    sizes = []
+    for root, _, names in os.walk(folder):  # os.walk skips a folder that vanishes under it
+        for name in names:
+            try:
+                sizes.append(os.stat(os.path.join(root, name)).st_size)
+            except FileNotFoundError:
+                continue
+    return len(sizes), sum(sizes) / 2**20
 
 
 def main() -> None:
