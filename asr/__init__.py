@@ -14,11 +14,12 @@ def load_model(path=None, device: str = "cpu", decoding=None, int8: bool = False
     return _load_model(path, device=device, decoding=decoding, int8=int8, runtime=runtime, threads=threads)
 
 
-def written(transcript):  # noqa: ANN001, ANN201 - Transcript in and out, lazily imported
-    """The transcript with numbers, years and times as people write them, word times kept (see asr.written)."""
+def written(transcript, punctuate: bool = True):  # noqa: ANN001, ANN201 - Transcript in and out, lazily imported
+    """The transcript as people write it: numbers, years and times as digits, capitals and punctuation (unless
+    punctuate=False), word times kept (see asr.written)."""
     from .written import written as _written
 
-    return _written(transcript)
+    return _written(transcript, punctuate)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - a lazily imported class

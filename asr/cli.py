@@ -201,7 +201,7 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
                 continue
             result.source = name
             if not args.raw:
-                result = written(result)
+                result = written(result, punctuate=not args.no_punctuate)
             if output_dir:
                 for path in write_transcript(result, output_dir, args.output_format or "txt", taken=taken):
                     progress.write(f"wrote {path}", file=sys.stderr)
@@ -441,8 +441,10 @@ def transcribe_arguments(parser: argparse.ArgumentParser) -> None:
                              "printed unless --output-dir is given")
     parser.add_argument("--output-dir", help="write one file per input and format here")
     parser.add_argument("--raw", action="store_true",
-                        help="the decoder's own text: numbers, years and times in words (default: as people write "
-                             "them, \"25\", \"1984\", \"3:30 p.m.\", word times kept)")
+                        help="the decoder's own text: lowercase, no punctuation, numbers in words (default: as "
+                             "people write it, \"It was 1984. Call me at 3:30 p.m.\", word times kept)")
+    parser.add_argument("--no-punctuate", action="store_true",
+                        help="numbers as digits, but no capitals or punctuation")
     add_batch_argument(parser)
     add_decoding_arguments(parser)
 

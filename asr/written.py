@@ -1,5 +1,6 @@
 """Transcripts as people write them: numbers as digits ("twenty five" -> 25), years ("nineteen eighty four" ->
-1984) and clock times ("three thirty p m" -> 3:30 p.m.), the words' times kept.
+1984) and clock times ("three thirty p m" -> 3:30 p.m.), then capitals and punctuation (asr/punctuation.py), the
+words' times kept.
 
 The decoder writes what it heard, in words. text2num's alpha2digit (a well-kept library of inverse text
 normalization) turns number words into digits; two rules of ours join what it leaves apart: a pair of two-digit
@@ -13,6 +14,7 @@ import difflib
 import re
 from dataclasses import replace
 
+from .punctuation import bundled_punctuator
 from .transcript import Transcript, Word
 
 _TWO_DIGITS = re.compile(r"[1-9][0-9]")
@@ -22,15 +24,23 @@ _MERIDIEM = {("a", "m"): "a.m.", ("p", "m"): "p.m."}
 _SCALES = {"hundred", "thousand", "million", "billion"}
 
 
-def written_text(text: str) -> str:
-    """A decoded text in its written form (the same tokens as `written_words` gives)."""
-    return " ".join(_written_tokens(text.split()))
+def written_text(text: str, punctuate: bool = True, complete: bool = True) -> str:
+    """A decoded text in its written form (the same tokens as `written` gives); complete=False: the words of
+    someone still speaking (no full stop forced at the end)."""
+    tokens = _written_tokens(text.split())
+    if punctuate and tokens:
+        tokens = bundled_punctuator().written(tokens, complete)
+    return " ".join(tokens)
 
 
-def written(transcript: Transcript) -> Transcript:
+def written(transcript: Transcript, punctuate: bool = True) -> Transcript:
     """The transcript with every segment's words in their written form; each written word spans the spoken words
-    it stands for (first start to last end, their mean confidence)."""
-    segments = [replace(s, words=written_words(s.words), text="") for s in transcript.segments]
+    it stands for (first start to last end, their mean confidence). punctuate: capitals and marks too, the
+    transcript's words tagged as one text (a sentence may run over a pause)."""
+    segments = [replace(s, words=written_words(s.words)) for s in transcript.segments]
+    if punctuate:
+        forms = iter(bundled_punctuator().written([w.word for s in segments for w in s.words]))
+        segments = [replace(s, words=[replace(w, word=next(forms)) for w in s.words]) for s in segments]
     segments = [replace(s, text=" ".join(w.word for w in s.words)) for s in segments]
     return replace(transcript, segments=segments, text=" ".join(s.text for s in segments if s.text))
 

@@ -114,7 +114,7 @@ class Engine:
                 text = state.push(*chunk, decoding=decoding, partial=lagging or not self.crowd.contended())
         except ASRError as err:
             raise gr.Error(str(err), print_exception=False) from None
-        return written_text(text), state, f"Listening: {state.duration_s:.1f} s heard"
+        return written_text(text, complete=False), state, f"Listening: {state.duration_s:.1f} s heard"
 
     def stop(self, state: Dictation | None, how: str, hot: str, request: gr.Request) -> tuple[str, None, str]:
         """The microphone stopped: settle what is open and show the whole transcript."""

@@ -17,7 +17,7 @@ LAYERS = [
     ("network", ["asr.model", "asr.network", "asr.onnx_network"]),
     ("decoding", ["asr.decoding", "asr.alignment"]),
     ("trained models on disk", ["asr.checkpoint", "asr.release", "asr.export"]),
-    ("inference and outputs", ["asr.transcribe", "asr.evaluate", "asr.writers", "asr.written",
+    ("inference and outputs", ["asr.transcribe", "asr.evaluate", "asr.writers", "asr.written", "asr.punctuation",
                                "asr.dictation"]),
     ("training", ["asr.data", "asr.device_data", "asr.distributed", "asr.train"]),
     ("corpus preparation", ["asr.corpora"]),

@@ -53,7 +53,7 @@ def test_a_beam_decoder_is_built_outside_the_lock_that_requests_take(monkeypatch
     assert held_while_building == [False, False, False]
 
 
-def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
+def test_uploads_and_dictations_show_numbers_as_digits_and_punctuation(tmp_path):
     import numpy as np
 
     from asr.audio import load_audio
@@ -64,7 +64,7 @@ def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
     synthesize("i have six cats and twenty five dogs", Voice("espeak-ng", "en-us"), wav)
     engine = Engine(asr.load_model(), "the bundled model")
     text, rows, _ = engine.transcribe_upload(str(wav), GREEDY, "")
-    assert text.endswith("and 25 dogs") and [row[0] for row in rows][-3:] == ["and", "25", "dogs"]
+    assert text[0].isupper() and text.endswith("and 25 dogs.") and [row[0] for row in rows][-3:] == ["and", "25", "dogs."]
 
     class Request:
         session_hash = "pets"
@@ -74,7 +74,7 @@ def test_uploads_and_dictations_show_numbers_as_digits(tmp_path):
     for start in range(0, len(audio), 8000):
         partial, state, _ = engine.stream((16000, audio[start : start + 8000]), state, GREEDY, "", Request())
     final, _, _ = engine.stop(state, GREEDY, "", Request())
-    assert final.endswith("and 25 dogs") and "twenty" not in partial
+    assert final[0].isupper() and final.endswith("and 25 dogs.") and "twenty" not in partial
 
 
 def test_the_cache_sweep_deletes_old_files_while_uploads_keep_arriving(tmp_path):
