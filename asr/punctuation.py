@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CheckpointError
+from .onnx_network import onnx_session
 from .text import normalize
 
 CASES = ("lower", "capital", "upper")
@@ -79,8 +80,6 @@ class Punctuator:
     logits) and `path`.json (its vocabulary)."""
 
     def __init__(self, path: str | os.PathLike[str], threads: int = 1) -> None:
-        import onnxruntime
-
         path = Path(path)
         try:
             info = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
@@ -90,12 +89,7 @@ class Punctuator:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{path}.json: not a punctuation model's description ({err})") from None
         self.ids = {word: i for i, word in enumerate(vocab)}
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime raises its own exception types for every kind of bad file
-            raise CheckpointError(f"{path}: not a readable ONNX model ({str(err).splitlines()[0]})") from None
+        self.session = onnx_session(path, threads)
 
     def tags(self, words: Sequence[str]) -> list[tuple[int, int]]:
         """(case, mark) of each word, the text tagged in overlapping windows (each word's tags from the window
@@ -111,15 +105,19 @@ class Punctuator:
             tags += zip(cases[0, keep].argmax(-1).tolist(), marks[0, keep].argmax(-1).tolist())
         return tags
 
-    def written(self, words: Sequence[str], complete: bool = True) -> list[str]:
-        """The words with capitals and marks; the first is capitalized and, when the text is complete (not the
-        words of someone still speaking), the last ends a sentence."""
+    def text_tags(self, words: Sequence[str], complete: bool = True) -> list[tuple[int, int]]:
+        """tags of a whole text: its first word capitalized and, when it is complete (not the words of someone
+        still speaking), its last ending a sentence."""
         tags = self.tags(words)
         if tags:
             tags[0] = (max(tags[0][0], 1), tags[0][1])
         if tags and complete:
-            tags[-1] = (tags[-1][0], tags[-1][1] if tags[-1][1] >= 2 else 2)
-        return [written_form(w, case, mark) for w, (case, mark) in zip(words, tags)]
+            tags[-1] = (tags[-1][0], max(tags[-1][1], 2))
+        return tags
+
+    def written(self, words: Sequence[str], complete: bool = True) -> list[str]:
+        """The words with capitals and marks (text_tags)."""
+        return [written_form(w, case, mark) for w, (case, mark) in zip(words, self.text_tags(words, complete))]
 
 
 BUNDLED = Path(__file__).parent / "pretrained" / "punctuation.onnx"

@@ -67,10 +67,7 @@ def asr_scores(punctuator: Punctuator, manifests: list[str]) -> list[str]:
     for entry, hypothesis in zip(entries, hypotheses):
         reference = labelled_words(entry["raw_text"]) or []
         spoken = written_text(hypothesis, punctuate=False).split()
-        tags = punctuator.tags(spoken)
-        if tags:  # as Punctuator.written: capital first, a full stop at the end
-            tags[0] = (max(tags[0][0], 1), tags[0][1])
-            tags[-1] = (tags[-1][0], max(tags[-1][1], 2))
+        tags = punctuator.text_tags(spoken)  # as asr transcribe writes it
         matcher = difflib.SequenceMatcher(a=[w for w, _, _ in reference], b=spoken, autojunk=False)
         for block in matcher.get_matching_blocks():
             for k in range(block.size):
