@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from asr.cli import main
 from asr.corpora.synthetic import Voice, synthesize
@@ -98,8 +99,8 @@ def test_damaged_punctuation_models_are_refused_naming_the_file(tmp_path):
         Punctuator(tmp_path / "bare.onnx")
 
 
-@pytest.mark.slow
-def test_the_recipe_trains_and_exports_a_tagger_that_punctuates(tmp_path):
+def _tiny_text(folder: Path) -> Path:
+    """train/dev rows of three sentences, 80 times over: enough for a tagger to learn them in a few dozen steps."""
     rows = []
     for raw in ["Where are you going? I am going home.", "Tom and Mary went to Paris, and they liked it.",
                 "What a day! It rained, it snowed, and then the sun came out."] * 80:
@@ -107,10 +108,31 @@ def test_the_recipe_trains_and_exports_a_tagger_that_punctuates(tmp_path):
         rows.append({"source": "tiny", "words": [w for w, _, _ in labelled], "cases": [c for _, c, _ in labelled],
                      "marks": [m for _, _, m in labelled]})
     for split in ("train", "dev"):
-        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    subprocess.run([sys.executable, str(ROOT / "recipes" / "punctuation" / "train.py"), "--data", str(tmp_path),
-                    "--out", str(tmp_path / "exp"), "--minutes", "0.5", "--batch", "8"], check=True,
-                   capture_output=True, text=True)
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def _train(data: Path, out: Path, *options: str) -> str:
+    return subprocess.run([sys.executable, str(ROOT / "recipes" / "punctuation" / "train.py"), "--data", str(data),
+                           "--out", str(out), "--batch", "8", "--threads", "1", *options], check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_and_exports_a_tagger_that_punctuates(tmp_path):
+    _train(_tiny_text(tmp_path), tmp_path / "exp", "--steps", "60", "--eval-every", "30")
     tagger = Punctuator(tmp_path / "exp" / "punctuation.onnx")
     assert " ".join(tagger.written("where are you going i am going home".split())) == \
         "Where are you going? I am going home."
+
+
+@pytest.mark.slow
+def test_a_stopped_training_resumes_exactly(tmp_path):
+    data = _tiny_text(tmp_path)
+    _train(data, tmp_path / "whole", "--steps", "20", "--eval-every", "10")
+    stopped = _train(data, tmp_path / "parts", "--steps", "20", "--eval-every", "10", "--stop-after", "7")
+    assert "stopped at step 7" in stopped and not (tmp_path / "parts" / "punctuation.onnx").exists()
+    assert "resumed at step 7" in _train(data, tmp_path / "parts", "--steps", "20", "--eval-every", "10", "--resume")
+    whole, parts = (torch.load(tmp_path / run / "last.pt", weights_only=False)["model"] for run in ("whole", "parts"))
+    assert whole.keys() == parts.keys() and all(torch.equal(whole[k], parts[k]) for k in whole)
+    assert (tmp_path / "parts" / "punctuation.onnx").is_file()

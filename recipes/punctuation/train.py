@@ -1,12 +1,15 @@
 """Train the punctuation and capitalization tagger on prepare.py's text and export it for asr.punctuation.
 
-    python recipes/punctuation/train.py --data data/punctuation --out exp/punctuation [--minutes 20]
+    python recipes/punctuation/train.py --data data/punctuation --out exp/punctuation [--steps 4000]
+    python recipes/punctuation/train.py ... --minutes 60       # stop after an hour, then the same with --resume
 
 The tagger: word embeddings (the most frequent words of the training text; <unk> for the rest, <num> for written
 numbers) -> 2 x BiLSTM -> per word, logits of its case (lower, Capital, UPPER) and of the mark after it (none , .
 ? !). Windows of running text (consecutive sentences of a source), random offsets each pass, some words replaced
 by <unk> so that unknown names are judged by their context. The best checkpoint on dev (mean F1 of the marks) is
-exported as OUT/punctuation.onnx (int8 weights, onnxruntime's dynamic quantization) with OUT/punctuation.onnx.json.
+exported as OUT/punctuation.onnx (int8 weights, onnxruntime's dynamic quantization) with OUT/punctuation.onnx.json
+once the last step is done. A run stopped early (--minutes, --stop-after, SIGINT/SIGTERM) leaves OUT/last.pt, and
+--resume continues it exactly (the same windows, order, dropout and LR as without the stop).
 """
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from asr.atomic import atomic_open, atomic_path
+from asr.stop_signals import StopRequests
+from asr.train import warmup_cosine
 from asr.punctuation import CASES, MARKS, NUM, PAD, UNK, WINDOW, word_token
 
 WORD_DROPOUT = 0.05
@@ -101,19 +107,55 @@ def export(model: Tagger, vocab: list[str], path: Path) -> None:
         json.dump({"vocab": vocab, "cases": list(CASES), "marks": list(MARKS), "window": WINDOW}, f)
 
 
+class Run:
+    """Where training stands, saved in OUT/last.pt so that --resume continues exactly: the weights and optimizer,
+    the step, the pass under way (numpy's generator as the pass began, so its windows and order come out the same,
+    and how many of its batches are done), torch's generator (dropout, word dropout) and the best dev score."""
+
+    def __init__(self, model: Tagger, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 rng: np.random.Generator) -> None:
+        self.model, self.optimizer, self.scheduler, self.rng = model, optimizer, scheduler, rng
+        self.step, self.passes, self.batch_in_pass, self.best = 0, 0, 0, -1.0
+        self.pass_rng_state = rng.bit_generator.state
+
+    def save(self, path: Path, vocab: list[str]) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "vocab": vocab,
+                        "step": self.step, "passes": self.passes, "batch_in_pass": self.batch_in_pass,
+                        "best": self.best, "pass_rng_state": self.pass_rng_state,
+                        "torch_rng_state": torch.get_rng_state()}, tmp)
+
+    def restore(self, path: Path, vocab: list[str]) -> None:
+        state = torch.load(path, weights_only=False)
+        if state["vocab"] != vocab:
+            raise SystemExit(f"{path}: trained with another vocabulary (other data or --vocab-size)")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.passes, self.batch_in_pass = state["step"], state["passes"], state["batch_in_pass"]
+        self.best, self.pass_rng_state = state["best"], state["pass_rng_state"]
+        self.rng.bit_generator.state = self.pass_rng_state
+        torch.set_rng_state(state["torch_rng_state"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="prepare.py's folder")
     parser.add_argument("--out", required=True)
     parser.add_argument("--vocab-size", type=int, default=40_000)
-    parser.add_argument("--minutes", type=float, default=20.0, help="training time")
+    parser.add_argument("--steps", type=int, default=4000, help="training steps in all (the LR schedule's length)")
+    parser.add_argument("--minutes", type=float, help="stop after this long (OUT/last.pt; --resume goes on)")
+    parser.add_argument("--stop-after", type=int, help="stop after this many steps of this run (likewise)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between dev scores and checkpoints")
     parser.add_argument("--batch", type=int, default=64, help="windows per step")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak LR (warm-up, then cosine decay to a tenth)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train = read_streams(data / "train.jsonl")
@@ -130,39 +172,63 @@ def main() -> None:
     print(f"{sum(len(i) for i, _, _ in train_ids):,} training words, vocabulary {len(vocab):,}, "
           f"{len(dev_data[0]) * WINDOW:,} dev words", flush=True)
     model = Tagger(len(vocab))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(min(100, args.steps // 10), args.steps, 0.1))
+    run = Run(model, optimizer, scheduler, np.random.default_rng(args.seed))
+    if args.resume and (out / "last.pt").is_file():
+        run.restore(out / "last.pt", vocab)
+        print(f"resumed at step {run.step} (pass {run.passes}, batch {run.batch_in_pass})", flush=True)
     loss_fn = nn.CrossEntropyLoss()
-    began, step, best, passes = time.monotonic(), 0, -1.0, 0
-    while time.monotonic() - began < args.minutes * 60:
-        parts = [windows(i, c, m, int(rng.integers(WINDOW))) for i, c, m in train_ids]
-        ids, cases, marks = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        order = rng.permutation(len(ids))
-        for start in range(0, len(order) - args.batch + 1, args.batch):
-            rows = order[start : start + args.batch]
-            tokens = torch.from_numpy(ids[rows])
-            tokens = tokens.masked_fill(torch.rand(tokens.shape) < WORD_DROPOUT, 1)
-            case_logits, mark_logits = model(tokens)
-            loss = (loss_fn(case_logits.reshape(-1, len(CASES)), torch.from_numpy(cases[rows]).reshape(-1))
-                    + loss_fn(mark_logits.reshape(-1, len(MARKS)), torch.from_numpy(marks[rows]).reshape(-1)))
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            step += 1
-            if step % 500 == 0 or time.monotonic() - began >= args.minutes * 60:
-                f1, case_accuracy = evaluate(model, dev_data)
-                print(f"pass {passes} step {step} loss {loss.item():.3f} dev mark F1 {f1:.3f} case accuracy "
-                      f"{case_accuracy:.4f} ({(time.monotonic() - began) / 60:.1f} min)", flush=True)
-                if f1 > best:
-                    best = f1
-                    torch.save({"model": model.state_dict(), "vocab": vocab, "step": step}, out / "best.pt")
-                if time.monotonic() - began >= args.minutes * 60:
+    began, first_step = time.monotonic(), run.step
+
+    def told_to_stop() -> bool:
+        return ((args.minutes is not None and time.monotonic() - began >= args.minutes * 60) or stop.received is not None
+                or (args.stop_after is not None and run.step - first_step >= args.stop_after))
+
+    with StopRequests() as stop:
+        while run.step < args.steps and not told_to_stop():
+            run.pass_rng_state = run.rng.bit_generator.state
+            parts = [windows(i, c, m, int(run.rng.integers(WINDOW))) for i, c, m in train_ids]
+            ids, cases, marks = (np.concatenate([p[k] for p in parts]) for k in range(3))
+            order = run.rng.permutation(len(ids))
+            starts = range(0, len(order) - args.batch + 1, args.batch)
+            for start in starts[run.batch_in_pass :]:
+                rows = order[start : start + args.batch]
+                tokens = torch.from_numpy(ids[rows])
+                tokens = tokens.masked_fill(torch.rand(tokens.shape) < WORD_DROPOUT, 1)
+                case_logits, mark_logits = model(tokens)
+                loss = (loss_fn(case_logits.reshape(-1, len(CASES)), torch.from_numpy(cases[rows]).reshape(-1))
+                        + loss_fn(mark_logits.reshape(-1, len(MARKS)), torch.from_numpy(marks[rows]).reshape(-1)))
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                run.step += 1
+                run.batch_in_pass += 1
+                stopping = run.step >= args.steps or told_to_stop()
+                # Dev scores at fixed steps only, so that a stopped and resumed run chooses among the same ones.
+                if run.step % args.eval_every == 0 or run.step == args.steps:
+                    f1, case_accuracy = evaluate(model, dev_data)
+                    print(f"pass {run.passes} step {run.step} loss {loss.item():.3f} lr "
+                          f"{scheduler.get_last_lr()[0]:.2e} dev mark F1 {f1:.3f} case accuracy {case_accuracy:.4f} "
+                          f"({(time.monotonic() - began) / 60:.1f} min)", flush=True)
+                    if f1 > run.best:
+                        run.best = f1
+                        torch.save({"model": model.state_dict(), "vocab": vocab, "step": run.step}, out / "best.pt")
+                if run.step % args.eval_every == 0 or stopping:
+                    run.save(out / "last.pt", vocab)
+                if stopping:
                     break
-        passes += 1
+            else:
+                run.passes, run.batch_in_pass = run.passes + 1, 0
+    if run.step < args.steps:
+        print(f"stopped at step {run.step} of {args.steps}: --resume goes on from {out / 'last.pt'}")
+        return
     checkpoint = torch.load(out / "best.pt")
     model.load_state_dict(checkpoint["model"])
     export(model, vocab, out / "punctuation.onnx")
-    print(f"wrote {out / 'punctuation.onnx'} (step {checkpoint['step']}, dev mark F1 {best:.3f})")
+    print(f"wrote {out / 'punctuation.onnx'} (step {checkpoint['step']}, dev mark F1 {run.best:.3f})")
 
 
 if __name__ == "__main__":
