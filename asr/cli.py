@@ -30,9 +30,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             trainer.resume(None if args.resume is True else args.resume)
         state = trainer.run()
     except BaseException:
-        trainer.dist.shutdown()  # no waiting: another process may be gone or stuck
+        trainer.shutdown()  # no waiting: another process may be gone or stuck
         raise
-    trainer.dist.shutdown(wait=True)
+    trainer.shutdown(wait=True)
     if trainer.stopped_by:
         if trainer.dist.is_main:
             print(f"stopped by {signal.Signals(trainer.stopped_by).name} at step {state.step}; "

@@ -429,7 +429,7 @@ open(f"{trainer.out_dir}.pid{trainer.dist.rank}", "w").write(str(os.getpid()))
 state = trainer.run()
 with open(f"{trainer.out_dir}.rank{trainer.dist.rank}.json", "w") as file:
     json.dump({"step": state.step, "stopped_by": trainer.stopped_by}, file)
-trainer.dist.shutdown()
+trainer.shutdown()
 """
 
 
