@@ -208,7 +208,8 @@ def main() -> None:
                 run.batch_in_pass += 1
                 stopping = run.step >= args.steps or told_to_stop()
                 # Dev scores at fixed steps only, so that a stopped and resumed run chooses among the same ones.
-                if run.step % args.eval_every == 0 or run.step == args.steps:
+                scored = run.step % args.eval_every == 0 or run.step == args.steps
+                if scored:
                     f1, case_accuracy = evaluate(model, dev_data)
                     print(f"pass {run.passes} step {run.step} loss {loss.item():.3f} lr "
                           f"{scheduler.get_last_lr()[0]:.2e} dev mark F1 {f1:.3f} case accuracy {case_accuracy:.4f} "
@@ -216,7 +217,7 @@ def main() -> None:
                     if f1 > run.best:
                         run.best = f1
                         torch.save({"model": model.state_dict(), "vocab": vocab, "step": run.step}, out / "best.pt")
-                if run.step % args.eval_every == 0 or stopping:
+                if scored or stopping:
                     run.save(out / "last.pt", vocab)
                 if stopping:
                     break
