@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The bundled model's recipe: recordings of people (speechocean762, LJSpeech's first clips, the spoken digits, the
 # voice acting of two Debian games) mixed with synthetic voices, fine-tuned from the previous bundled model on a
-# CPU in five stages, then packaged with the LM, its weights tuned on the dev set of people, and scored.
+# CPU in six stages, then packaged with the LM, its weights tuned on the dev set of people, and scored.
 #   bash recipes/people/run.sh ../shared/corpora        # the folder holding the three corpora
 # Every step skips what exists, so the same command continues after a stop (training resumes exactly). Extra
-# section.key=value arguments go to the last stage (E).
+# section.key=value arguments go to the last stage (F).
 set -euo pipefail
 if [ $# -lt 1 ]; then echo "usage: $0 CORPORA_DIR [section.key=value ...]" >&2; exit 2; fi
 corpora=$(realpath "$1"); shift
@@ -45,6 +45,21 @@ mix() { # mix MANIFEST SHARE ...: the train.train_mix override
   while [ $# -gt 0 ]; do items+=("{manifest: $1, share: $2}"); shift 2; done
   local IFS=,; echo "train.train_mix=[${items[*]}]"
 }
+# checked GAMES PEOPLE CHECKER: the games' clips checked by the model CHECKER into data/GAMES, then the dev and test
+# sets of people with their held-out characters into data/PEOPLE (each skipped where it exists).
+checked() {
+  local games=data/$1 people=data/$2
+  [ -f "$games/train.jsonl" ] || DATA=$games bash recipes/games/run.sh --model "$3" \
+    --held-out recipes/games/held_out.txt
+  [ -f "$people/dev.jsonl" ] || python recipes/people/prepare.py --out "$people" \
+    --dev "${people_dev[@]}" "$games/dev.jsonl" --test "${people_test[@]}" "$games/test.jsonl" \
+    --train "${real_train[@]}" "$games/train.jsonl" data/synthetic-neural/train.jsonl \
+    data/synthetic-kokoro-en/train.jsonl
+}
+all_mix() { # all_mix GAMES: everything, with the games' clips of data/GAMES (stages D to F)
+  mix data/speechocean762/train.jsonl 0.28 "data/$1/train.jsonl" 0.35 data/ljspeech/train.jsonl 0.07 \
+    data/digits/train.jsonl 0.03 data/synthetic-neural/train.jsonl 0.2 data/synthetic-kokoro-en/train.jsonl 0.07
+}
 
 # 2. Stages A and B: the readers, the digits and the synthetic voices, so that the games' clips can be checked by
 #    a model that knows people better than the previous bundled model and has never heard the games.
@@ -60,12 +75,7 @@ train exp/people/stageB train.init_from=exp/people/stageA train.dev_manifest=dat
   train.max_batch_seconds=160 augment.telephone_prob=0.1
 
 # 3. The games' clips, checked by stage B; then the dev and test sets of people with their held-out characters.
-[ -f data/games/train.jsonl ] || bash recipes/games/run.sh --model exp/people/stageB \
-  --held-out recipes/games/held_out.txt
-[ -f data/people/dev.jsonl ] || python recipes/people/prepare.py --out data/people \
-  --dev "${people_dev[@]}" data/games/dev.jsonl --test "${people_test[@]}" data/games/test.jsonl \
-  --train "${real_train[@]}" data/games/train.jsonl data/synthetic-neural/train.jsonl \
-  data/synthetic-kokoro-en/train.jsonl
+checked games people exp/people/stageB
 
 # 4. Stage C: everything (the mix of recipes/people/finetune-cpu.yaml), from stage B.
 train exp/people/stageC train.init_from=exp/people/stageB
@@ -73,33 +83,30 @@ train exp/people/stageC train.init_from=exp/people/stageB
 # 5. Stage D: the games' clips checked again, by stage C (which has never heard the held-out characters; it keeps
 #    more clips than stage B), the dev and test sets of people rebuilt with them, and stage C's mix for 10 more
 #    epochs from stage C.
-[ -f data/games-d/train.jsonl ] || DATA=data/games-d bash recipes/games/run.sh --model exp/people/stageC \
-  --held-out recipes/games/held_out.txt
-[ -f data/people-d/dev.jsonl ] || python recipes/people/prepare.py --out data/people-d \
-  --dev "${people_dev[@]}" data/games-d/dev.jsonl --test "${people_test[@]}" data/games-d/test.jsonl \
-  --train "${real_train[@]}" data/games-d/train.jsonl data/synthetic-neural/train.jsonl \
-  data/synthetic-kokoro-en/train.jsonl
+checked games-d people-d exp/people/stageC
 train exp/people/stageD train.init_from=exp/people/stageC train.dev_manifest=data/people-d/dev.jsonl \
-  "$(mix data/speechocean762/train.jsonl 0.28 data/games-d/train.jsonl 0.35 data/ljspeech/train.jsonl 0.07 \
-     data/digits/train.jsonl 0.03 data/synthetic-neural/train.jsonl 0.2 data/synthetic-kokoro-en/train.jsonl 0.07)" \
-  train.epochs=10 train.lr=6e-4 train.warmup_steps=30 train.seed=3
+  "$(all_mix games-d)" train.epochs=10 train.lr=6e-4 train.warmup_steps=30 train.seed=3
 
 # 6. Stage E: stage D's mix for 12 more epochs from stage D, at a lower learning rate.
 train exp/people/stageE train.init_from=exp/people/stageD train.dev_manifest=data/people-d/dev.jsonl \
-  "$(mix data/speechocean762/train.jsonl 0.28 data/games-d/train.jsonl 0.35 data/ljspeech/train.jsonl 0.07 \
-     data/digits/train.jsonl 0.03 data/synthetic-neural/train.jsonl 0.2 data/synthetic-kokoro-en/train.jsonl 0.07)" \
-  train.epochs=12 train.lr=5e-4 train.warmup_steps=30 train.seed=4 "$@"
+  "$(all_mix games-d)" train.epochs=12 train.lr=5e-4 train.warmup_steps=30 train.seed=4
 
-# 7. Package the best checkpoint with the LM, its weights tuned on the dev set of people, and its network for
+# 7. Stage F: the games' clips checked again, by stage E, the dev and test sets of people rebuilt with them, and
+#    the same mix for 12 more epochs from stage E.
+checked games-e people-e exp/people/stageE
+train exp/people/stageF train.init_from=exp/people/stageE train.dev_manifest=data/people-e/dev.jsonl \
+  "$(all_mix games-e)" train.epochs=12 train.lr=5e-4 train.warmup_steps=30 train.seed=5 "$@"
+
+# 8. Package the best checkpoint with the LM, its weights tuned on the dev set of people, and its network for
 #    onnxruntime (int8: what asr transcribe runs on CPUs), and score. (The mean of the last 3 epochs,
 #    `asr average exp/people/stageC --last 3`, scored no better: RESULTS.md.)
-asr tune-lm --model exp/people/stageE/best.pt --manifest data/people-d/dev.jsonl --lm asr/pretrained/lm.bin \
+asr tune-lm --model exp/people/stageF/best.pt --manifest data/people-e/dev.jsonl --lm asr/pretrained/lm.bin \
   --lexicon asr/pretrained/lexicon.txt --beam-size 100 --lm-weights 1 1.5 2 --word-scores 0 1 \
   --json exp/people/tune-lm.json
-asr package exp/people/stageE/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
+asr package exp/people/stageF/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
   --lexicon asr/pretrained/lexicon.txt --tuned exp/people/tune-lm.json --beam-size 100 --onnx int8 \
   --description "$(cat recipes/people/description.txt)"
-for set in data/people-d/dev.jsonl data/people-d/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
+for set in data/people-e/dev.jsonl data/people-e/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
   name=$(basename "$(dirname "$set")")-$(basename "$set" .jsonl)
   # PyTorch's float32 figures, as the model card gives them (--runtime onnx would score the release's model.onnx).
   asr evaluate --model exp/people/release --runtime torch --manifest "$set" --report "exp/people/$name.greedy.jsonl" \
