@@ -1,12 +1,13 @@
-"""Speech of two Debian adventure games, each clip with the game's own line for it, checked by a recognizer.
+"""Speech of three Debian adventure games, each clip with the game's own line for it, checked by a recognizer.
 
-Beneath a Steel Sky (`beneath-a-steel-sky`) and Flight of the Amazon Queen (`flight-of-the-amazon-queen`) are
-freeware games in Debian main with full English voice acting (native speakers, many characters, 11,025 Hz). The
-readers in local/ take the clips and their dialogue text out of the game data; the clips are written under
-OUT/audio/<game>/ as the games store them (8-bit WAV, MP3); a clip is kept only when a recognizer that never heard it
-confirms that it says its text (local/check.py: its CTC score of the text against its best guess, with a threshold
-set so that only --false-accept of deliberately mismatched clip/text pairs would pass). Dev and test are whole
-characters (never the most talkative ones), the rest train; every clip's verdict goes to OUT/checks.jsonl.
+Beneath a Steel Sky (`beneath-a-steel-sky`), Flight of the Amazon Queen (`flight-of-the-amazon-queen`) and Drascula:
+The Vampire Strikes Back (`drascula`) are freeware games in Debian main with full English voice acting (many
+characters, 11,025 Hz). The readers in local/ take the clips and their dialogue text out of the game data; the clips
+are written under OUT/audio/<game>/ as the games store them (8-bit WAV, MP3); a clip is kept only when a recognizer
+that never heard it confirms that it says its text (local/check.py: its CTC score of the text against its best
+guess, with a threshold set so that only --false-accept of deliberately mismatched clip/text pairs would pass). Dev
+and test are whole characters (never the most talkative ones), the rest train; every clip's verdict goes to
+OUT/checks.jsonl.
 
     python recipes/games/prepare.py --debs data/games-debs --out data/games --model exp/people/stageA
 """
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from local import queen, sky  # noqa: E402 (the recipe's own readers, beside this script)
+from local import drascula, queen, sky  # noqa: E402 (the recipe's own readers, beside this script)
 from local.check import calibrate, verdicts  # noqa: E402
 from local.clips import Clip  # noqa: E402
 
@@ -34,6 +35,7 @@ from asr.text import normalize  # noqa: E402
 GAMES: dict[str, tuple[str, str, Callable[[Path], Iterator[Clip]]]] = {
     "sky": ("beneath-a-steel-sky", "usr/share/scummvm/beneath-a-steel-sky", sky.read_clips),
     "queen": ("flight-of-the-amazon-queen", "usr/share/scummvm/flight-of-the-amazon-queen", queen.read_clips),
+    "drascula": ("drascula", "usr/share/scummvm/drascula/en", drascula.read_clips),
 }
 HELD_OUT_MAX_SHARE = 0.08  # a character with more of a game's clips than this is never held out
 CHARS_PER_S = (4.0, 30.0)  # a clip outside these speaking rates (characters of text per second) is left out

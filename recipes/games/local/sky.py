@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import soundfile
 
 from asr.errors import ManifestError
 
-from .clips import Clip, read_game_file
+from .clips import Clip, read_game_file, u8_problem, u8_wav
 from .sky_formats import HEADER_SIZE, Compacts, Entry, compact_table, dnr_entries, scripts, section_texts, \
     unpack_file
 
@@ -44,7 +43,6 @@ SPEECH_FILES = range(50000, 56000)
 SPEECH_SECTION_STARTS = (0, 600, 1100, 2430, 3380, 4530, 5080, 5230)  # speech file - 50000 of each section's line 0
 TEXT_FILES = range(60600 + 3 * 8, 60600 + 4 * 8)  # the 8 sections of language 3, US English
 SCRIPT_FILES = range(60400, 60416)
-SILENCE = 2  # a clip whose samples all lie within this of the 8-bit midpoint (128) is silent
 
 PLAYER = "foster"
 CUR_ID, PARTNER = 12, 120  # script variables: the compact running the script, the one the player talks to
@@ -107,14 +105,11 @@ def _clip(number: int, data: bytes, texts: dict[int, str], speakers: dict[int, s
     text, speaker = texts.get(line, ""), speakers.get(line, set())
     pcm = np.frombuffer(data[HEADER_SIZE:], np.uint8)
     reason = ("no text" if not text.strip() else "speaker not resolved" if not speaker
-              else "speaker ambiguous" if len(speaker) > 1 else "empty audio" if not len(pcm)
-              else "silent audio" if np.abs(pcm.astype(np.int16) - 128).max() <= SILENCE else None)
+              else "speaker ambiguous" if len(speaker) > 1 else u8_problem(pcm))
     if reason:
         SKIPPED[reason] += 1
         return None
-    buffer = io.BytesIO()
-    soundfile.write(buffer, (pcm.astype(np.int16) - 128) << 8, SAMPLE_RATE, format="WAV", subtype="PCM_U8")
-    return Clip(f"sky/{number}", f"sky:{speaker.pop()}", text, buffer.getvalue(), ".wav")
+    return Clip(f"sky/{number}", f"sky:{speaker.pop()}", text, u8_wav(pcm, SAMPLE_RATE), ".wav")
 
 
 def _texts(disk: _Disk, entries: dict[int, Entry]) -> dict[int, str]:
