@@ -2,7 +2,7 @@
 
 For each device setting (CPU at each --threads count, CUDA when present) it times, after warm-up steps:
 
-- matmul: square matrix products (fp32 on CPU, the trainer's autocast dtype on CUDA), the machine's peak;
+- matmul: square matrix products in the trainer's autocast dtype (fp32 without autocast), the machine's peak;
 - bare nn.LSTM: a bidirectional torch.nn.LSTM of the model's size, forward+backward on the same batch shapes;
 - train step, model only: asr.train.Trainer.train_step on batches loaded once and kept on the device;
 - train step + data loading: the Trainer's own DataLoader on --manifest (workers, waveform augmentation).
@@ -123,7 +123,7 @@ def lstm_flops_per_audio_s(trainer: Trainer) -> float:
 
 
 def dtype_name(trainer: Trainer) -> str:
-    """The trainer's compute dtype: its autocast dtype on CUDA, else float32."""
+    """The trainer's compute dtype: its autocast dtype, else float32."""
     return str(trainer.amp_dtype or torch.float32).removeprefix("torch.")
 
 

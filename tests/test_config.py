@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from asr import ConfigError
 from asr.config import load_config
@@ -62,3 +63,14 @@ def test_cli_refuses_a_bad_value_in_one_line_before_reading_any_data(tmp_path, c
     err = capsys.readouterr().err
     assert err == "asr train: error: features.normalize must be 'utterance', 'global' or 'none', got 'x'\n"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_cpu_training_autocasts_to_bf16_only_where_the_cpu_computes_it(monkeypatch, has_bf16):
+    from asr import train
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: has_bf16)
+    cpu = torch.device("cpu")
+    assert train.autocast_dtype(cpu, "bf16") == (torch.bfloat16 if has_bf16 else None)
+    assert train.autocast_dtype(cpu, "fp16") is None and train.autocast_dtype(cpu, "fp32") is None
+    assert train.autocast_dtype(torch.device("cuda", 0), "fp16") == torch.float16
+    assert train.autocast_dtype(torch.device("cuda", 0), "fp32") is None

@@ -37,8 +37,9 @@ assert trainer.network is trainer.model and not torch.distributed.is_initialized
 
 
 def overrides(corpus: Path, out_dir: Path, max_steps: int) -> list[str]:
-    # No dropout and no SpecAugment: the processes' random draws differ from a single process's by design.
-    return [f"train.train_manifest={corpus / 'train.jsonl'}", f"train.out_dir={out_dir}", f"train.max_steps={max_steps}",
+    # No dropout and no SpecAugment: the processes' random draws differ from a single process's by design. fp32: the
+    # one-process comparison is to fp32 rounding (a CPU with bf16 in hardware would otherwise autocast to it).
+    return ["train.precision=fp32", f"train.train_manifest={corpus / 'train.jsonl'}", f"train.out_dir={out_dir}", f"train.max_steps={max_steps}",
             "train.epochs=3", "train.num_workers=0", "train.max_batch_seconds=8", "train.warmup_steps=50",
             "train.tensorboard=false", "train.keep_epoch_checkpoints=0", "train.save_every_steps=0",
             "model.hidden_size=32", "model.num_layers=2", "model.dropout=0",
