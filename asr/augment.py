@@ -17,6 +17,7 @@ audio an uninterrupted one would have seen.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import shutil
 import subprocess
@@ -28,6 +29,8 @@ import numpy as np
 
 from .audio import AUDIO_SUFFIXES, AudioSource, load_audio, resample
 from .errors import AudioError, ConfigError
+
+logger = logging.getLogger(__name__)
 
 NOISE_BANK_S = 30.0  # seconds of each generated noise colour; utterances take a random stretch of it
 WSOLA_FRAME_S = 0.032  # WSOLA frames: long enough to hold two periods of a low voice, short enough for phones
@@ -491,7 +494,12 @@ class WaveformAugment:
             codec = cfg.codecs[rng.integers(len(cfg.codecs))]
             bitrates = CODECS[codec].bitrates
             bitrate = bitrates[rng.integers(len(bitrates))] if bitrates else None
-            audio = codec_round_trip(audio, codec, bitrate, rate, self.ffmpeg)
+            try:
+                audio = codec_round_trip(audio, codec, bitrate, rate, self.ffmpeg)
+            except AudioError as err:
+                # One augmentation is not worth a training run: ffmpeg failing or stopped as too slow (a loaded or
+                # paused machine) leaves this clip without the codec. Its encoders were checked when built.
+                logger.warning("codec augmentation skipped for one clip: %s", err)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         return audio / peak if peak > 1.0 else audio
 

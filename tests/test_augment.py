@@ -191,6 +191,21 @@ def test_gsm_round_trip_is_narrowband(speech):
     assert band_power_db(out, 4200.0, 8000.0) < band_power_db(speech, 4200.0, 8000.0) - 30.0
 
 
+@needs_ffmpeg
+def test_a_codec_round_trip_that_fails_leaves_the_clip_without_it(speech, monkeypatch, caplog):
+    """ffmpeg stopped as too slow (a paused or loaded machine) must not end a training run from a loader worker."""
+    from asr import augment as augment_module
+
+    def stalled(*args, **kwargs):
+        raise augment_module.AudioError("<array>: ffmpeg mp3 decoding took over 34 s and was stopped")
+
+    augmenter = WaveformAugment(AugmentConfig(codec_prob=1.0, codecs=("mp3",)), RATE)
+    monkeypatch.setattr(augment_module, "codec_round_trip", stalled)
+    out = augmenter(speech, np.random.default_rng(0))
+    assert np.array_equal(out, speech / max(1.0, float(np.max(np.abs(speech)))))
+    assert "codec augmentation skipped for one clip" in caplog.text
+
+
 def test_codecs_without_ffmpeg_are_refused_when_built(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg there
     with pytest.raises(ConfigError, match="needs ffmpeg"):
