@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bundled model's recipe: recordings of people (speechocean762, LJSpeech's first clips, the spoken digits, the
-# voice acting of two Debian games) mixed with synthetic voices, fine-tuned from the previous bundled model on a
-# CPU in six stages, then packaged with the LM, its weights tuned on the dev set of people, and scored.
+# voice acting of three Debian games) mixed with synthetic voices, fine-tuned from the previous bundled model on a
+# CPU in seven stages, then packaged with the LM, its weights tuned on the dev set of people, and scored.
 #   bash recipes/people/run.sh ../shared/corpora        # the folder holding the three corpora
 # Every step skips what exists, so the same command continues after a stop (training resumes exactly). Extra
 # section.key=value arguments go to the last stage (H).
@@ -107,13 +107,13 @@ train exp/people/stageH train.init_from=exp/people/stageF train.dev_manifest=dat
 # 9. Package the best checkpoint with the LM, its weights tuned on the dev set of people, and its network for
 #    onnxruntime (int8: what asr transcribe runs on CPUs), and score. (The mean of the last 3 epochs,
 #    `asr average exp/people/stageC --last 3`, scored no better: RESULTS.md.)
-asr tune-lm --model exp/people/stageF/best.pt --manifest data/people-e/dev.jsonl --lm asr/pretrained/lm.bin \
+asr tune-lm --model exp/people/stageH/best.pt --manifest data/people-f/dev.jsonl --lm asr/pretrained/lm.bin \
   --lexicon asr/pretrained/lexicon.txt --beam-size 100 --lm-weights 1 1.5 2 --word-scores 0 1 \
   --json exp/people/tune-lm.json
-asr package exp/people/stageF/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
+asr package exp/people/stageH/best.pt --out exp/people/release --lm asr/pretrained/lm.bin \
   --lexicon asr/pretrained/lexicon.txt --tuned exp/people/tune-lm.json --beam-size 100 --onnx int8 \
   --description "$(cat recipes/people/description.txt)"
-for set in data/people-e/dev.jsonl data/people-e/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
+for set in data/people-f/dev.jsonl data/people-f/test.jsonl data/synthetic-neural/test.jsonl data/realspeech/dev.jsonl; do
   name=$(basename "$(dirname "$set")")-$(basename "$set" .jsonl)
   # PyTorch's float32 figures, as the model card gives them (--runtime onnx would score the release's model.onnx).
   asr evaluate --model exp/people/release --runtime torch --manifest "$set" --report "exp/people/$name.greedy.jsonl" \
