@@ -18,7 +18,7 @@ from local import drascula  # noqa: E402 (recipes/games/local/drascula.py)
 
 from asr.errors import ManifestError  # noqa: E402
 
-# table -> its English strings from index 1 (index 0, never said, is written as a placeholder)
+# table -> its English strings from index 1 (dat() writes a string 0 first, "NEVER SAID", which the engine skips)
 TEXTS = {"text": ["I'M JOHN", "", "IT'S A DOOR"], "textd": [f"LINE {n}" for n in range(1, 84)],
          "texti": ["YES, MASTER"], "textvb": ["ME, SCARED?"]}
 PCM = (128 + 60 * np.sin(np.arange(3000) / 3)).astype(np.uint8)
@@ -41,7 +41,7 @@ def dat(texts: dict[str, list[str]], magic: bytes = b"DRASCULA") -> bytes:
         out += struct.pack(">H", 2) + b"\x07" * (2 * size)
     out += struct.pack(">H", 2)  # English, and a second language the reader must skip
     for name in drascula.TEXT_TABLES:
-        strings = ["placeholder", *texts.get(name, [])]
+        strings = ["NEVER SAID", *texts.get(name, [])]
         out += struct.pack(">H", len(strings))
         for language in (strings, [s.lower() for s in strings]):
             block = text_block(language)
@@ -95,7 +95,7 @@ def test_a_truncated_data_file_raises_naming_it(tmp_path, keep):
 
 def test_a_damaged_string_is_named(tmp_path):
     data = bytearray(dat(TEXTS))
-    at = data.index(b"placeholder")  # _text's string 0: its length field just before
+    at = data.index(b"NEVER SAID")  # _text's string 0 in English: its length field just before
     data[at - 2:at] = struct.pack(">H", 1)
     build(tmp_path, bytes(data))
     with pytest.raises(ManifestError, match=r"text table _text, string 0 is damaged"):

@@ -67,7 +67,8 @@ def read_clips(game_dir: Path) -> Iterator[Clip]:
         if match is None:
             continue
         prefix, number = match.group(1).upper(), int(match.group(2))
-        if prefix not in PREFIXES or f"{prefix}{number}" in NOT_SAID:
+        name = f"{prefix}{number}"
+        if prefix not in PREFIXES or name in NOT_SAID:
             continue
         table, speaker = PREFIXES[prefix]
         if prefix == "D":
@@ -79,7 +80,6 @@ def read_clips(game_dir: Path) -> Iterator[Clip]:
         if reason:
             SKIPPED[reason] += 1
             continue
-        name = f"{prefix}{number}"
         yield Clip(f"drascula/{name}", f"drascula:{speaker}", text, u8_wav(pcm, SAMPLE_RATE), ".wav")
 
 
