@@ -585,11 +585,24 @@ class Trainer:
         finally:
             if tracker:
                 tracker.close()
+            stop_loader_workers(self.loader)
         ended = f"stopped by {signal.Signals(self.stopped_by).name}" if self.stopped_by else "done"
         self.log(f"{ended} at step {self.state.step}: dropped {self.state.dropped_short} utterances shorter than "
                  f"their transcript, skipped {self.state.skipped_nonfinite} non-finite batches and "
                  f"{self.state.skipped_unusable} unreadable or silent utterances")
         return self.state
+
+def stop_loader_workers(loader: DataLoader) -> None:
+    """End a loader's persistent workers now, however the run ended. Left to garbage collection, they outlive a run
+    that ends in an exception (its traceback holds the loader) into interpreter exit, where multiprocessing stops
+    its children with SIGTERM, which loader workers ignore (ignore_stop_signals), and waits for them forever: the
+    process hung after printing the worker's traceback. A later iteration starts new workers."""
+    # DataLoader has no public way to do this; Lightning's teardown calls the same private method.
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+        loader._iterator = None
+
 
 def start_run_folder(trainer: Trainer) -> None:
     """Write the effective config into the run folder and say what is about to run."""

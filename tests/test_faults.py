@@ -379,6 +379,38 @@ def test_sigterm_to_the_whole_process_group_stops_as_cleanly_with_loader_workers
     assert 3 <= step < STEPS and stdout.splitlines()[-1].startswith(f"stopped by SIGTERM at step {step}")
 
 
+def test_an_error_in_a_loader_worker_ends_the_run_instead_of_hanging_it(tiny_corpus: Path, tmp_path: Path):
+    """An exception raised in a loader worker ends `asr train` with status 1. It used to hang at interpreter exit:
+    multiprocessing stopped the still-running worker with SIGTERM, which loader workers ignore, and waited."""
+    out = tmp_path / "run"
+    config = tmp_path / "empty.yaml"
+    config.write_text("{}\n")
+    # The third utterance read raises, in the worker (forked after the patch); the CLI is then started as usual.
+    script = f"""
+import sys
+import asr.data
+real = asr.data.SpeechDataset.__getitem__
+calls = []
+def failing(self, index):
+    calls.append(index)
+    if len(calls) == 3:
+        raise RuntimeError("a bug in a loader worker")
+    return real(self, index)
+asr.data.SpeechDataset.__getitem__ = failing
+from asr.cli import main
+sys.argv = ["asr", "train", {str(config)!r}, *{TINY!r}, "train.threads=1", "train.num_workers=1",
+            "train.train_manifest={tiny_corpus / 'train.jsonl'}", "train.out_dir={out}"]
+sys.exit(main())
+"""
+    run = start([sys.executable, "-c", script], out)
+    try:
+        returncode, _, stderr = run.finish(120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.process.pid, signal.SIGKILL)  # a hang: the worker too
+    assert returncode == 1 and "a bug in a loader worker" in stderr, stderr[-3000:]
+
+
 def test_sigint_stops_after_the_step_under_way_and_handlers_are_restored(tiny_corpus: Path, tmp_path: Path,
                                                                         straight_8: dict[str, Any]):
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
