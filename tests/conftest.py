@@ -1,15 +1,23 @@
 """Shared fixtures: a small speech corpus synthesized with espeak-ng at test time."""
 from __future__ import annotations
 
+import atexit
+import os
 import random
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# What the toolkit caches for a user (unzipped releases, beam search's spellings) goes to a cache of the test run's
+# own, it and the commands the tests start: set before asr is imported, which reads it once.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="asr-tests-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from asr.corpora.synthetic import Voice, synthesize
 from asr.manifest import write_manifest

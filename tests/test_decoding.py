@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -218,3 +219,101 @@ def test_decoders_of_one_lexicon_share_its_trie_and_a_greedy_caller_never_waits_
     release.set()
     builder.join(10)
     assert len(decoders) == 2 and decoders._building == {}
+
+
+def test_a_lexicons_spellings_are_cached_on_disk_and_read_back_by_a_later_start(tmp_path, monkeypatch):
+    """A beam decoder built in a later process (here: with the in-memory tries forgotten) takes the lexicon's
+    spellings and LM scores from the cache instead of reading and scoring the word list, and decodes the same."""
+    from asr.decoding import beam as beam_module
+    from asr.decoding import spellings
+
+    monkeypatch.setattr(spellings, "SPELLINGS_CACHE", tmp_path / "cache")
+    vocab = Vocabulary()
+    lm = tmp_path / "lm.arpa.gz"
+    build_ngram_lm([s.split() for s in ["i see the sea", "by the sea", "the sea is blue", "we see it"]],
+                   order=3).write_arpa(lm)
+    lexicon = write_lines(tmp_path / "words.txt", ["by", "i", "is", "it", "sea", "see", "the", "we", "blue"])
+    log_probs = soft_posteriors(spell("the se") + [{"e": 0.5, "a": 0.4}, {"_": 0.9}], vocab)
+    first = beam(vocab, lm=str(lm), lexicon=lexicon)
+    assert one(first, log_probs) == "the sea"
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+
+    def never(path):  # noqa: ANN001, ANN202
+        raise AssertionError(f"{path} read again")
+
+    monkeypatch.setattr(beam_module, "read_word_list", never)
+    monkeypatch.setattr(beam_module, "_shared", beam_module.OrderedDict())
+    again = beam(vocab, lm=str(lm), lexicon=lexicon)
+    assert again.search is not first.search and again.lexicon_words == first.lexicon_words
+    assert one(again, log_probs) == "the sea"
+    # A changed lexicon is another entry: read, not taken from the cache.
+    write_lines(tmp_path / "words.txt", ["by", "i", "is", "it", "sea", "see", "the", "we", "blue", "red"])
+    with pytest.raises(AssertionError, match="read again"):
+        beam(vocab, lm=str(lm), lexicon=lexicon)
+
+
+def test_a_spoilt_or_unwritable_spellings_cache_costs_only_time(tmp_path, monkeypatch):
+    from asr.decoding import beam as beam_module
+    from asr.decoding import spellings
+
+    vocab = Vocabulary()
+    frames = spell("call ") + [{"j": 0.9}, {"o": 0.9}, {"h": 0.3, "_": 0.6}] + spell("n")
+    log_probs = soft_posteriors(frames, vocab)
+    lexicon = write_lines(tmp_path / "words.txt", ["call", "jon", "john"])
+    monkeypatch.setattr(spellings, "SPELLINGS_CACHE", tmp_path / "cache")
+    assert one(beam(vocab, lexicon=lexicon), log_probs) == "call jon"
+    [entry] = (tmp_path / "cache").glob("*.npz")
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[:100])  # cut short, as by a full disk
+    monkeypatch.setattr(beam_module, "_shared", beam_module.OrderedDict())
+    assert one(beam(vocab, lexicon=lexicon), log_probs) == "call jon"
+    with np.load(entry) as again:  # worked out again and written anew
+        assert again["words"].tobytes() == b"call\njohn\njon" and entry.stat().st_size == len(whole)
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(spellings, "SPELLINGS_CACHE", tmp_path / "file" / "cache")  # cannot be made
+    monkeypatch.setattr(beam_module, "_shared", beam_module.OrderedDict())
+    assert one(beam(vocab, lexicon=lexicon), log_probs) == "call jon"
+
+
+def test_the_spellings_cache_keeps_the_latest_entries_and_none_for_hotwords(tmp_path, monkeypatch):
+    from asr.decoding import beam as beam_module
+    from asr.decoding import spellings
+
+    monkeypatch.setattr(spellings, "SPELLINGS_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(spellings, "CACHE_ENTRIES", 2)
+    vocab = Vocabulary()
+    lexicons = [write_lines(tmp_path / f"words{n}.txt", ["call", "jon", "x" * (n + 1)]) for n in range(3)]
+    for lexicon in lexicons:
+        beam(vocab, lexicon=lexicon)
+    entries = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npz")}
+    assert len(entries) == 2
+    reads = []
+    real = beam_module.read_word_list
+    monkeypatch.setattr(beam_module, "read_word_list", lambda path: reads.append(path) or real(path))
+    monkeypatch.setattr(beam_module, "_shared", beam_module.OrderedDict())
+    beam(vocab, lexicon=lexicons[2])
+    assert reads == []  # the newest entry is kept
+    beam(vocab, lexicon=lexicons[0])
+    assert reads == [lexicons[0]]  # the oldest was removed
+    monkeypatch.setattr(spellings, "CACHE_ENTRIES", 8)
+    entries = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npz")}
+    beam(vocab, lexicon=lexicons[1], hotwords=["John"])
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*.npz")} == entries
+
+
+def test_shared_searches_are_left_to_the_operating_system_at_exit(tmp_path, monkeypatch):
+    """Freeing a large trie at interpreter exit only costs time: the exit hook keeps the shared searches alive."""
+    import gc
+    import weakref
+
+    from asr.decoding import beam as beam_module
+
+    monkeypatch.setattr(beam_module, "_shared", beam_module.OrderedDict())
+    decoder = beam(Vocabulary(), lexicon=write_lines(tmp_path / "words.txt", ["call", "jon"]))
+    search = weakref.ref(decoder.search)
+    beam_module._keep_at_exit()
+    beam_module._shared.clear()
+    del decoder
+    gc.collect()
+    assert search() is not None

@@ -3,7 +3,8 @@
 Two strategies behind one interface (`Decoder.decode_ids`, `decode`): greedy best-path decoding (greedy.py) and beam
 search with lexicon, n-gram LM and hotwords (beam.py, through flashlight-text, imported only when asked for). A
 DecodeConfig (config.py) says which; `Decoders` builds one per config on demand and keeps the last few, so each call
-can bring its own settings. lm.py estimates the n-gram LMs beam search reads. Word timings are asr/alignment.py's.
+can bring its own settings. lm.py estimates the n-gram LMs beam search reads; spellings.py caches the lexicon
+spellings its tries are built from. Word timings are asr/alignment.py's.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def build_decoder(vocab: Vocabulary, config: DecodeConfig | None = None) -> Deco
 
 class Decoders:
     """The decoder of each DecodeConfig, built on first use and kept for the `capacity` most recently used configs:
-    beam search over a large lexicon takes about a second to build and holds its trie (about 180 MB for the bundled
-    model's 150,000 words), so per-call settings (hotwords typed by demo visitors) must not rebuild or pile up.
+    beam search over a large lexicon takes half a second to a second to build and holds its trie (about 180 MB for
+    the bundled model's 150,000 words), so per-call settings (hotwords typed by demo visitors) must not rebuild or pile up.
     Safe to share between threads."""
 
     def __init__(self, vocab: Vocabulary, capacity: int = 4) -> None:

@@ -6,7 +6,10 @@ the lexicon from a file twice and spells it in Python token by token: with a 200
 seconds of the start-up time."""
 from __future__ import annotations
 
+import atexit
+import ctypes
 import itertools
+import json
 import math
 import os
 import sys
@@ -24,6 +27,7 @@ from flashlight.lib.text.dictionary import Dictionary
 
 from ..errors import ConfigError
 from ..text import Vocabulary, normalize
+from . import spellings
 from .base import decode, emissions
 from .config import DecodeConfig
 from .lm import UNK, arpa_words, is_kenlm_binary, read_word_list
@@ -38,6 +42,7 @@ class LexiconSearch:
     use it at, and the scored trie of spellings. Read-only while decoding, so decoders whose settings differ only in
     beam sizes, threshold, LM weight or word score share one (the trie is most of a beam decoder's start-up)."""
 
+    words: list[str]  # the lexicon's, sorted; a word's index in the dictionary, the LM and the trie
     word_dict: Dictionary
     lm: Any
     lm_weight: float  # what _hotword_lm asks for when there are hotwords
@@ -47,6 +52,17 @@ class LexiconSearch:
 
 _shared: OrderedDict[tuple, LexiconSearch] = OrderedDict()
 _shared_lock = threading.Lock()
+
+
+def _keep_at_exit() -> None:
+    """Leave the shared searches to the operating system when the interpreter exits: freeing the bundled lexicon's
+    trie node by node takes about 0.27 s, a quarter of `asr transcribe --decoder beam` on a short file, for memory
+    the ending process gives back anyway. A search dropped earlier (SHARED_LEXICONS) is freed as usual."""
+    for search in _shared.values():
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(search))
+
+
+atexit.register(_keep_at_exit)
 
 
 def _file_key(path: str | None) -> tuple | None:
@@ -107,42 +123,49 @@ class BeamSearchDecoder:
         self.vocab = vocab
         self.config = config
         self._separator = vocab.encode(" ")[0]
+        hotwords = [w for phrase in config.hotwords for w in normalize(phrase).split()]
+        self._lock = threading.Lock()  # a flashlight decoder holds the state of the search under way
+        try:
+            with _stderr_silenced():
+                self._decoder = self._build(hotwords)
+        except RuntimeError as err:
+            raise ConfigError(f"{config.lm or config.lexicon}: cannot build the beam search decoder ({err})") from None
+
+    def _words(self, hotwords: list[str]) -> tuple[list[str], bool]:
+        """The words this decoder may output, from its lexicon or word LM and hotwords (none: lexicon-free), and
+        whether its LM is a character LM; raises ConfigError for settings that do not go together."""
+        config = self.config
         binary = bool(config.lm) and is_kenlm_binary(config.lm)
         if binary and not config.lexicon:
             raise ConfigError(f"{config.lm}: a binary KenLM model does not list its words; give its lexicon too")
         lm_words = arpa_words(config.lm) if config.lm and not binary else []
-        tokens = set(flashlight_tokens(vocab)[1:])
+        tokens = set(flashlight_tokens(self.vocab)[1:])
         char_lm = bool(lm_words) and all(w in tokens for w in lm_words)
         if char_lm and config.lexicon:
             raise ConfigError(f"{config.lm}: a character LM decodes without a lexicon; drop the lexicon")
         words = read_word_list(config.lexicon) if config.lexicon else [] if char_lm else lm_words
-        hotwords = [w for phrase in config.hotwords for w in normalize(phrase).split()]
         if hotwords and not words:
             raise ConfigError("hotwords need lexicon decoding: give a word LM or a lexicon")
-        self.lexicon_words = sorted({w for w in words + hotwords if vocab.covers(w)})
-        if words and not self.lexicon_words:
+        lexicon_words = sorted({w for w in words + hotwords if self.vocab.covers(w)})
+        if words and not lexicon_words:
             raise ConfigError(f"{config.lexicon or config.lm}: no words spelled with this model's characters")
-        self.lexicon_mode = bool(self.lexicon_words)
-        self._lock = threading.Lock()  # a flashlight decoder holds the state of the search under way
-        try:
-            with _stderr_silenced():
-                self._decoder = self._build(hotwords, char_lm)
-        except RuntimeError as err:
-            raise ConfigError(f"{config.lm or config.lexicon}: cannot build the beam search decoder ({err})") from None
+        return lexicon_words, char_lm
 
-    def _build(self, hotwords: list[str], char_lm: bool) -> Any:
+    def _build(self, hotwords: list[str]) -> Any:
         """flashlight's LexiconDecoder over a trie of the lexicon, or its LexiconFreeDecoder."""
         config = self.config
         blank = self.vocab.blank_id
         beam_size_token = config.beam_size_token or len(self.vocab.tokens)
-        if not self.lexicon_mode:
+        self.search, char_lm = self._lexicon_search(hotwords)
+        self.lexicon_mode = self.search is not None
+        self.lexicon_words = self.search.words if self.search else []
+        if self.search is None:
             # A character LM scores our token ids: its dictionary lists the tokens in emission order.
             lm = KenLM(config.lm, Dictionary(flashlight_tokens(self.vocab))) if char_lm else ZeroLM()
             options = LexiconFreeDecoderOptions(config.beam_size, beam_size_token, config.beam_threshold,
                                                 config.lm_weight, 0.0, False, CriterionType.CTC)
             self._lm = lm  # flashlight keeps a reference the Python object must outlive
             return LexiconFreeDecoder(options, lm, self._separator, blank, [])
-        self.search = self._lexicon_search(hotwords)
         # With hotwords the weight is the search's own (part of its key), else this config's.
         lm_weight = self.search.lm_weight if hotwords else config.lm_weight
         options = LexiconDecoderOptions(config.beam_size, beam_size_token, config.beam_threshold, lm_weight,
@@ -151,18 +174,25 @@ class BeamSearchDecoder:
         return LexiconDecoder(options, self.search.trie, self.search.lm, self._separator, blank, self.search.unk, [],
                               False)
 
-    def _lexicon_search(self, hotwords: list[str]) -> LexiconSearch:
+    def _lexicon_search(self, hotwords: list[str]) -> tuple[LexiconSearch | None, bool]:
         """The LexiconSearch of this decoder's LM, lexicon, vocabulary and hotwords: one an earlier decoder built
-        (of the last SHARED_LEXICONS), else a new one."""
+        (of the last SHARED_LEXICONS), else a new one, from cached spellings where there are some (spellings.py;
+        only without hotwords, so that visitors' hotwords do not fill the disk). For lexicon-free decoding, None
+        and whether the LM is a character LM."""
         config = self.config
+        files = (_file_key(config.lm), _file_key(config.lexicon), tuple(self.vocab.tokens))
         # The hotword bonus is in the LM, so in the trie's scores, and depends on the LM weight (_hotword_lm).
-        key = (_file_key(config.lm), _file_key(config.lexicon), tuple(self.vocab.tokens), tuple(hotwords),
-               (config.hotword_weight, config.lm_weight) if hotwords else None)
+        key = (*files, tuple(hotwords), (config.hotword_weight, config.lm_weight) if hotwords else None)
         with _shared_lock:  # held while building: two visitors asking at once build it once
             if key in _shared:
                 _shared.move_to_end(key)
-                return _shared[key]
-            word_dict = Dictionary([*self.lexicon_words, UNK])
+                return _shared[key], False
+            cache_key = json.dumps(files) if not hotwords else None
+            spelled = spellings.load(cache_key) if cache_key else None
+            words, char_lm = (spelled.words, False) if spelled else self._words(hotwords)
+            if not words:
+                return None, char_lm
+            word_dict = Dictionary([*words, UNK])
             unk = word_dict.get_index(UNK)
             word_dict.set_default_index(unk)
             lm: Any = KenLM(config.lm, word_dict) if config.lm else None
@@ -170,20 +200,24 @@ class BeamSearchDecoder:
             if hotwords:
                 lm, lm_weight = self._hotword_lm(lm, word_dict, hotwords, lm_weight)
             lm = lm or ZeroLM()
-            _shared[key] = LexiconSearch(word_dict, lm, lm_weight, self._trie(lm), unk)
+            if spelled is None:
+                start = lm.start(False)
+                scores = [lm.score(start, i)[1] for i in range(len(words))]
+                token_ids = {c: i for i, c in enumerate(self.vocab.tokens)}
+                spelled = spellings.spell(words, token_ids, self._separator, scores)
+                if cache_key:
+                    spellings.save(cache_key, spelled)
+            _shared[key] = LexiconSearch(words, word_dict, lm, lm_weight, self._trie(spelled), unk)
             if len(_shared) > SHARED_LEXICONS:
                 _shared.popitem(last=False)
-            return _shared[key]
+            return _shared[key], False
 
-    def _trie(self, lm: Any) -> Trie:
-        """The lexicon's spellings (each word's tokens, then the separator), each leaf scored with the word's
-        unigram LM score and the best score smeared up to every prefix, for early pruning."""
+    def _trie(self, spelled: spellings.Spellings) -> Trie:
+        """The trie of the lexicon's spellings (each word's tokens, then the separator), each leaf scored with the
+        word's unigram LM score and the best score smeared up to every prefix, for early pruning."""
         trie = Trie(len(self.vocab.tokens), self._separator)
-        start = lm.start(False)
-        char_ids = {c: i for i, c in enumerate(self.vocab.tokens)}
-        for index, word in enumerate(self.lexicon_words):
-            _, score = lm.score(start, index)
-            trie.insert([*map(char_ids.__getitem__, word), self._separator], index, score)
+        for index, (ids, score) in enumerate(spelled.spelled()):
+            trie.insert(ids, index, score)
         trie.smear(SmearingMode.MAX)
         return trie
 
