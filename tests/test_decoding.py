@@ -317,3 +317,19 @@ def test_shared_searches_are_left_to_the_operating_system_at_exit(tmp_path, monk
     del decoder
     gc.collect()
     assert search() is not None
+
+
+def test_a_cached_entry_that_does_not_add_up_is_not_used(tmp_path, monkeypatch):
+    from asr.decoding import spellings
+
+    monkeypatch.setattr(spellings, "SPELLINGS_CACHE", tmp_path)
+    good = spellings.spell(["ab", "c"], {"a": 2, "b": 3, "c": 4}, 1, [-1.0, -2.0])
+    assert good.tokens.tolist() == [2, 3, 1, 4, 1] and good.ends.tolist() == [3, 5]
+    spellings.save("key", good)
+    assert [(ids, score) for ids, score in spellings.load("key").spelled()] == [([2, 3, 1], -1.0), ([4, 1], -2.0)]
+    assert spellings.load("another key") is None
+    for bad in (spellings.Spellings(["ab", "c"], good.tokens, np.array([3, 6]), good.scores),  # past the end
+                spellings.Spellings(["ab", "c"], good.tokens.astype(np.float32), good.ends, good.scores),
+                spellings.Spellings(["ab"], good.tokens, good.ends, good.scores)):
+        spellings.save("key", bad)
+        assert spellings.load("key") is None

@@ -77,7 +77,8 @@ def load(key: str) -> Spellings | None:
         log.info("%s: unreadable cached spellings, working them out again (%s)", path, err)
         return None
     ends = spellings.ends
-    if not (len(ends) == len(words) == len(spellings.scores) and len(ends) and ends[-1] == len(spellings.tokens)
+    if not (spellings.tokens.dtype.kind == "u" and ends.dtype == np.int64 and spellings.scores.dtype == np.float32
+            and len(ends) == len(words) == len(spellings.scores) and len(ends) and ends[-1] == len(spellings.tokens)
             and np.all(np.diff(ends, prepend=0) > 1)):
         log.info("%s: inconsistent cached spellings, working them out again", path)
         return None
