@@ -328,6 +328,13 @@ def test_a_cached_entry_that_does_not_add_up_is_not_used(tmp_path, monkeypatch):
     spellings.save("key", good)
     assert [(ids, score) for ids, score in spellings.load("key").spelled()] == [([2, 3, 1], -1.0), ([4, 1], -2.0)]
     assert spellings.load("another key") is None
+
+    def refused(path):  # noqa: ANN001, ANN202
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with monkeypatch.context() as read_only:  # a cache it may read but not touch (another user's, say)
+        read_only.setattr(spellings.os, "utime", refused)
+        assert spellings.load("key") is not None
     for bad in (spellings.Spellings(["ab", "c"], good.tokens, np.array([3, 6]), good.scores),  # past the end
                 spellings.Spellings(["ab", "c"], good.tokens.astype(np.float32), good.ends, good.scores),
                 spellings.Spellings(["ab"], good.tokens, good.ends, good.scores)):

@@ -8,6 +8,7 @@ works them out, later starts read them back in milliseconds. An entry that canno
 key is worked out again; a cache that cannot be written only costs the time it would have saved."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ import numpy as np
 from ..atomic import atomic_path
 
 SPELLINGS_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "spellings"
-CACHE_ENTRIES = 8  # entries kept (about 3 MB each for the bundled lexicon); the least recently used go first
+CACHE_ENTRIES = 8  # entries kept (4.3 MB each for the bundled lexicon); the least recently used go first
 _FORMAT = 1  # part of every key: a change of layout makes old entries misses
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,6 @@ def load(key: str) -> Spellings | None:
                 return None  # a hash collision, however unlikely
             words = entry["words"].tobytes().decode().split("\n")
             spellings = Spellings(words, entry["tokens"], entry["ends"], entry["scores"])
-        os.utime(path)  # recently used: kept when older entries are removed
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as err:
@@ -82,6 +82,8 @@ def load(key: str) -> Spellings | None:
             and np.all(np.diff(ends, prepend=0) > 1)):
         log.info("%s: inconsistent cached spellings, working them out again", path)
         return None
+    with contextlib.suppress(OSError):  # a cache it may only read is still used
+        os.utime(path)  # recently used: kept when older entries are removed
     return spellings
 
 
