@@ -26,9 +26,8 @@ RELEASE_LEXICON = "lexicon.txt"
 RELEASE_ONNX = "model.onnx"
 RELEASE_ONNX_INFO = RELEASE_ONNX + ".json"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"  # the bundled model, a release
-USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr"  # what asr keeps for a user
 # Where zipped releases (`asr transcribe --model my-voice.zip`) are unpacked: beam search reads the LM from a file.
-RELEASE_CACHE = USER_CACHE / "releases"
+RELEASE_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "releases"
 
 @dataclass(frozen=True)
 class ReleaseDecoding:

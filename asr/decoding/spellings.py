@@ -21,9 +21,8 @@ from typing import Iterator
 import numpy as np
 
 from ..atomic import atomic_path
-from ..release import USER_CACHE
 
-SPELLINGS_CACHE = USER_CACHE / "spellings"
+SPELLINGS_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "asr" / "spellings"
 CACHE_ENTRIES = 8  # entries kept (4.3 MB each for the bundled lexicon); the least recently used go first
 _FORMAT = 1  # part of every key: a change of layout makes old entries misses
 
